@@ -1,0 +1,43 @@
+"""Command line: `python -m fastsoftmax info`."""
+import argparse
+import platform
+import sys
+
+import numpy as np
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def info(args):
+    import fastsoftmax
+    cfg = fastsoftmax.show_config()
+    print(f"fastsoftmax {cfg['version']}")
+    print(f"  python        {platform.python_version()} ({sys.executable})")
+    print(f"  numpy         {np.__version__}")
+    print(f"  cpu           {_cpu_name()} ({platform.machine()})")
+    print(f"  isa in use    {cfg['isa']}")
+    print(f"  isa available {', '.join(cfg['isa_available'])} (compiled: {', '.join(cfg['isa_compiled'])})")
+    print(f"  openmp        {'on' if cfg['openmp'] else 'off (serial build)'}")
+    print(f"  threads       {cfg['num_threads']}")
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m fastsoftmax")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("info", help="build, SIMD tier and threads")
+    args = parser.parse_args(argv)
+    return {"info": info}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

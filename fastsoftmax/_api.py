@@ -1,0 +1,188 @@
+"""The NumPy API: every user-facing rule (dtypes, axes, out=, errors) lives here.
+
+After the checks, each call is one `_core.run` on a view of the input: a single
+axis is reduced where the data lies (any strides, no copy); several axes are
+first merged into one (a copy only when they cannot be merged as a view).
+"""
+import math
+
+import numpy as np
+
+from . import _config, _core
+
+try:  # NumPy >= 2.0
+    from numpy.lib.array_utils import normalize_axis_tuple as _normalize_axis_tuple
+except ImportError:  # pragma: no cover - NumPy 1.x
+    from numpy.core.numeric import normalize_axis_tuple as _normalize_axis_tuple
+
+__all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward"]
+
+_F16, _F32, _F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+_COMPUTED = (_F32, _F64)
+
+
+def _result_dtype(x, dtype, name):
+    kind = x.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{name}: unsupported input dtype {x.dtype} (kind {kind!r}); "
+                        "expected a real floating point, integer or bool array")
+    if dtype is not None:
+        dt = np.dtype(dtype)
+        if dt not in (_F16, _F32, _F64):
+            raise TypeError(f"{name}: dtype= must be float16, float32 or float64, got {dt}")
+    elif kind == "f":
+        dt = x.dtype.newbyteorder("=")
+        if dt not in (_F16, _F32, _F64):
+            raise TypeError(f"{name}: unsupported input dtype {x.dtype}; "
+                            "use float16, float32 or float64 (cast with dtype=)")
+    else:
+        dt = _F64  # bool and integers compute in float64, like NumPy's own float functions
+    if dt == _F16:
+        raise NotImplementedError(f"{name}: float16 is not supported yet; pass dtype=np.float32")
+    return dt
+
+
+def _prepare_input(x, dt):
+    """x as an aligned, native-order array of dtype dt (a copy only if it is not one already)."""
+    if x.dtype != dt or not x.flags.aligned:
+        x = x.astype(dt, order="K")
+    return x
+
+
+def _check_out(out, shape, dt, name):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"{name}: out has shape {out.shape}, but the result has shape {shape}")
+    if out.dtype != dt:
+        raise TypeError(f"{name}: out has dtype {out.dtype}, but the result has dtype {dt}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name}: output array is read-only")
+
+
+def _writes_directly(out, x, same_shape):
+    """Can the kernel write into out? It needs native, aligned memory that does
+    not overlap x, or that is x itself (an elementwise in-place update)."""
+    if not out.flags.aligned or not out.dtype.isnative:
+        return False
+    if not np.may_share_memory(out, x):
+        return True
+    return (same_shape and out.strides == x.strides
+            and out.__array_interface__["data"][0] == x.__array_interface__["data"][0])
+
+
+def _axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    return _normalize_axis_tuple(axis, ndim)  # int or tuple; AxisError / ValueError / TypeError like NumPy
+
+
+def _merge_axes(x, axes):
+    """A view (or a copy if it cannot be a view) of x with `axes` merged into one last axis.
+
+    Returns (x2, kept_dims, permutation) where x2.shape == kept_shape + (prod,)."""
+    kept = [d for d in range(x.ndim) if d not in axes]
+    perm = kept + list(axes)
+    xm = np.transpose(x, perm)
+    kept_shape = tuple(x.shape[d] for d in kept)
+    size = math.prod(x.shape[d] for d in axes)
+    return xm.reshape(kept_shape + (size,)), kept_shape, perm
+
+
+def _normalise(x, axis, dtype, where, name):
+    if where is not None:
+        raise NotImplementedError(f"{name}: where= is not supported yet")
+    x = np.asarray(x)
+    dt = _result_dtype(x, dtype, name)
+    scalar = x.ndim == 0
+    xin = x.reshape(1) if scalar else x
+    axes = _axes(axis, xin.ndim)
+    return _prepare_input(xin, dt), dt, scalar, axes
+
+
+def _softmax_like(op, x, axis, out, dtype, where, name):
+    x, dt, scalar, axes = _normalise(x, axis, dtype, where, name)
+    shape = () if scalar else x.shape
+    if out is not None:
+        _check_out(out, shape, dt, name)
+    nthreads = _config._num_threads
+    if len(axes) == 1:
+        if out is not None and _writes_directly(out, x, True):
+            _core.run(op, x, out.reshape(x.shape) if scalar else out, axes[0], nthreads)
+            return out
+        y = np.empty_like(x, dtype=dt)
+        _core.run(op, x, y, axes[0], nthreads)
+    else:
+        if len(axes) == 0:  # every element is its own slice of length 1
+            x2 = x[..., np.newaxis]
+        else:
+            x2, _, perm = _merge_axes(x, axes)
+        y2 = np.empty(x2.shape, dtype=dt)
+        _core.run(op, x2, y2, x2.ndim - 1, nthreads)
+        if len(axes) == 0:
+            y = y2[..., 0]
+        else:
+            y = np.transpose(y2.reshape([x.shape[d] for d in perm]), np.argsort(perm))
+    if out is not None:
+        np.copyto(out, y.reshape(shape))
+        return out
+    return y[0] if scalar else y
+
+
+def softmax(x, axis=-1, *, out=None, dtype=None, where=None):
+    """exp(x - max) / sum(exp(x - max)) over `axis` (an int, a tuple of ints, or None for all).
+
+    Like scipy.special.softmax, with NumPy's conventions for out= and dtype=;
+    see the README for the dtype, special-value and accuracy rules."""
+    return _softmax_like(_core.SOFTMAX, x, axis, out, dtype, where, "softmax")
+
+
+def log_softmax(x, axis=-1, *, out=None, dtype=None, where=None):
+    """(x - max) - log(sum(exp(x - max))) over `axis`, accurate where the result is near 0."""
+    return _softmax_like(_core.LOG_SOFTMAX, x, axis, out, dtype, where, "log_softmax")
+
+
+def logsumexp(x, axis=-1, *, keepdims=False, out=None, dtype=None, where=None):
+    """log(sum(exp(x))) over `axis`, computed as max + log1p(sum of the rest) without overflow."""
+    name = "logsumexp"
+    x, dt, scalar, axes = _normalise(x, axis, dtype, where, name)
+    if scalar:
+        shape = ()
+    elif keepdims:
+        shape = tuple(1 if d in axes else s for d, s in enumerate(x.shape))
+    else:
+        shape = tuple(s for d, s in enumerate(x.shape) if d not in axes)
+    if out is not None:
+        _check_out(out, shape, dt, name)
+    nthreads = _config._num_threads
+    if len(axes) == 1 and out is not None and _writes_directly(out, x, False):
+        target = out.reshape(()) if scalar else out
+        if not keepdims or scalar:
+            target = np.expand_dims(target, axes[0])
+        _core.run(_core.LOGSUMEXP, x, target, axes[0], nthreads)
+        return out
+    if len(axes) == 1:
+        x2, axis2 = x, axes[0]
+    elif len(axes) == 0:
+        x2 = x[..., np.newaxis]
+        axis2 = x2.ndim - 1
+    else:
+        x2, _, _ = _merge_axes(x, axes)
+        axis2 = x2.ndim - 1
+    y2 = np.empty(x2.shape[:axis2] + (1,) + x2.shape[axis2 + 1:], dtype=dt)
+    _core.run(_core.LOGSUMEXP, x2, y2, axis2, nthreads)
+    y = y2.reshape(shape)
+    if out is not None:
+        np.copyto(out, y)
+        return out
+    return y[()] if y.ndim == 0 else y
+
+
+def softmax_backward(y, grad, axis=-1, *, out=None):
+    """Gradient of softmax: y * (grad - sum(grad * y)). Not implemented yet."""
+    raise NotImplementedError("softmax_backward is not implemented yet")
+
+
+def log_softmax_backward(y, grad, axis=-1, *, out=None):
+    """Gradient of log_softmax: grad - exp(y) * sum(grad). Not implemented yet."""
+    raise NotImplementedError("log_softmax_backward is not implemented yet")

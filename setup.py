@@ -1,0 +1,86 @@
+"""Build of the compiled core: one Cython module plus the C++ kernels in src/.
+
+Each SIMD tier (src/kernels_<isa>.cpp) is compiled with its own target flags
+and the rest with the plain baseline, so one build runs on any CPU of its
+architecture; src/dispatch.cpp picks the tier at run time. OpenMP is used
+when the compiler has it, otherwise the build goes on serial, with a warning.
+Set FASTSOFTMAX_NO_OPENMP=1 to force a serial build.
+"""
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "i386", "x86")
+
+TIER_FLAGS = {
+    "kernels_avx2.cpp": ["-mavx2", "-mfma"],
+    "kernels_avx512.cpp": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma"],
+}
+CXX_FLAGS = ["-std=c++17", "-fno-exceptions", "-fno-rtti"]
+COMMON_FLAGS = ["-O3", "-fvisibility=hidden", "-fno-math-errno"]
+
+
+def openmp_works(compiler):
+    """Compile and link a tiny OpenMP program with the compiler setuptools uses."""
+    if os.environ.get("FASTSOFTMAX_NO_OPENMP"):
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "omp.c")
+        with open(src, "w") as f:
+            f.write("#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n")
+        try:
+            objs = compiler.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
+            compiler.link_executable(objs, "omp", output_dir=tmp, extra_postargs=["-fopenmp"])
+        except Exception:
+            return False
+    return True
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        compiler = self.compiler
+        omp = openmp_works(compiler)
+        if not omp:
+            warnings.warn("fastsoftmax: the compiler has no OpenMP; building a serial (one-thread) library")
+        original = compiler._compile
+
+        def compile_one(obj, src, ext, cc_args, extra_postargs, pp_opts):
+            flags = list(extra_postargs) + COMMON_FLAGS + (["-fopenmp"] if omp else [])
+            if src.endswith(".cpp"):
+                flags += CXX_FLAGS
+            flags += TIER_FLAGS.get(os.path.basename(src), [])
+            return original(obj, src, ext, cc_args, flags, pp_opts)
+
+        compiler._compile = compile_one
+        for ext in self.extensions:
+            if omp:
+                ext.extra_link_args = list(ext.extra_link_args or []) + ["-fopenmp"]
+        super().build_extensions()
+
+
+sources = ["fastsoftmax/_core.pyx", "src/driver.cpp", "src/dispatch.cpp", "src/kernels_generic.cpp"]
+if X86:
+    sources += ["src/kernels_avx2.cpp", "src/kernels_avx512.cpp"]
+
+extensions = [
+    Extension(
+        "fastsoftmax._core",
+        sources=sources,
+        include_dirs=["src", np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        language="c++",
+    )
+]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}),
+    cmdclass={"build_ext": BuildExt},
+)

@@ -1,0 +1,33 @@
+/* fastsoftmax.h: the C entry points the Cython module calls. */
+#ifndef FASTSOFTMAX_H
+#define FASTSOFTMAX_H
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { FS_SOFTMAX = 0, FS_LOG_SOFTMAX = 1, FS_LOGSUMEXP = 2 };
+enum { FS_FLOAT32 = 0, FS_FLOAT64 = 1 };
+enum { FS_MAX_DIMS = 64 };
+
+/* SIMD tiers, lowest first: 0 generic, 1 avx2, 2 avx512f. */
+int fs_tier_count(void);
+const char *fs_tier_name(int tier);
+int fs_tier_supported(int tier);   /* compiled in, and this CPU and OS run it */
+int fs_tier_best(void);            /* the highest supported tier */
+int fs_tier_get(void);
+int fs_tier_set(int tier);         /* 0 on success, -1 if not supported */
+int fs_openmp_enabled(void);
+
+/* Reduce x over `axis`. x and y share `shape` (for logsumexp y is the
+ * keepdims result: its stride along axis is ignored). Strides are in bytes and
+ * multiples of the item size. Call without the GIL. Returns 0, or -1 when
+ * scratch memory could not be allocated (y may then be partly written). */
+int fs_run(int op, int dtype, const char *x, char *y, int ndim, const int64_t *shape,
+           const int64_t *x_strides, const int64_t *y_strides, int axis, int num_threads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

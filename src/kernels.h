@@ -1,0 +1,41 @@
+/* kernels.h: the table of SIMD kernels one tier provides (one table per dtype).
+ *
+ * Row kernels walk n contiguous elements. Column kernels walk a tile of n rows
+ * by w <= tile contiguous columns; row r of x starts at x + r * pitch_x
+ * (pitches in elements). "rexp" = reduce-add of exp(x - m); "excl" = elements
+ * equal to m are left out of the sum and counted instead, so that logsumexp and
+ * log_softmax can use log1p(sum of the rest) and keep tiny results accurate.
+ * Sums come back in double (compensated) so long rows stay accurate.
+ */
+#ifndef FS_KERNELS_H
+#define FS_KERNELS_H
+#include <stdint.h>
+
+template <class T> struct KernelTable {
+    T (*max)(const T *x, int64_t n);
+    double (*rexp_store)(const T *x, int64_t n, T m, T *y);            /* y = exp(x-m), returns sum */
+    double (*rexp_sum_excl)(const T *x, int64_t n, T m, double *count); /* sum over x != m; count x == m */
+    void (*scale)(T *y, int64_t n, T s);                                 /* y *= s */
+    void (*rexp_scale_store)(const T *x, int64_t n, T m, T s, T *y);   /* y = exp(x-m) * s */
+    void (*shift_store)(const T *x, int64_t n, T m, T c, T *y);         /* y = (x-m) - c */
+
+    int tile; /* widest column tile, in elements */
+    void (*col_max)(const T *x, int64_t n, int64_t px, int w, T *m);
+    void (*col_rexp_store)(const T *x, int64_t n, int64_t px, int w, const T *m, T *y, int64_t py, double *sum);
+    void (*col_rexp_sum_excl)(const T *x, int64_t n, int64_t px, int w, const T *m, double *sum, double *count);
+    void (*col_scale)(T *y, int64_t n, int64_t py, int w, const T *s);
+    void (*col_shift_store)(const T *x, int64_t n, int64_t px, int w, const T *m, const T *c, T *y, int64_t py);
+};
+
+struct Tier {
+    const char *name;
+    KernelTable<float> f32;
+    KernelTable<double> f64;
+};
+
+/* Each kernels_<isa>.cpp defines one of these (the AVX ones only on x86-64). */
+extern const Tier fs_tier_generic;
+extern const Tier fs_tier_avx2;
+extern const Tier fs_tier_avx512;
+
+#endif

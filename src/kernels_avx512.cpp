@@ -1,0 +1,24 @@
+/* kernels_avx512.cpp: the avx512 tier: softmax, log_softmax and logsumexp kernels
+ * for float32 and float64 rows and column tiles.
+ *
+ * ISA: AVX-512 F/BW/DQ/VL (Skylake-X, Zen 4 and later). setup.py compiles this file, and only this file, with the flags
+ * of its tier; dispatch.cpp calls into it only when the CPU has them.
+ * Algorithm: kernels.hpp (loops) over vec_avx512.hpp (vector layer and exp).
+ * Measured error of the whole softmax: see tests/test_accuracy.py (bounds in README).
+ */
+#include <stdint.h>
+#include <string.h>
+#include <immintrin.h>
+#include "kernels.h"
+#include "exp_constants.hpp"
+
+namespace fs_avx512 {
+#include "vec_avx512.hpp"
+#include "kernels.hpp"
+}
+
+extern const Tier fs_tier_avx512 = {
+    "avx512f",
+    fs_avx512::Kernels<fs_avx512::VecF32>::table(),
+    fs_avx512::Kernels<fs_avx512::VecF64>::table(),
+};

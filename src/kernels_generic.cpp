@@ -1,0 +1,23 @@
+/* kernels_generic.cpp: the generic tier: softmax, log_softmax and logsumexp kernels
+ * for float32 and float64 rows and column tiles.
+ *
+ * ISA: portable C++ (no ISA extension): the reference tier, and the only one off x86-64. setup.py compiles this file, and only this file, with the flags
+ * of its tier; dispatch.cpp calls into it only when the CPU has them.
+ * Algorithm: kernels.hpp (loops) over vec_generic.hpp (vector layer and exp).
+ * Measured error of the whole softmax: see tests/test_accuracy.py (bounds in README).
+ */
+#include <stdint.h>
+#include <string.h>
+#include "kernels.h"
+#include "exp_constants.hpp"
+
+namespace fs_generic {
+#include "vec_generic.hpp"
+#include "kernels.hpp"
+}
+
+extern const Tier fs_tier_generic = {
+    "generic",
+    fs_generic::Kernels<fs_generic::VecF32>::table(),
+    fs_generic::Kernels<fs_generic::VecF64>::table(),
+};

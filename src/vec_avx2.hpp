@@ -1,0 +1,131 @@
+/* vec_avx2.hpp: the AVX2 + FMA vector layer that kernels.hpp runs on.
+ *
+ * Tails use vmaskmov loads and stores: masked-off lanes are neither read nor
+ * written and never fault. exp: see exp_constants.hpp; AVX2 has no vscalef,
+ * so 2^k1 and 2^k2 are built from exponent bits (the round-to-integer magic
+ * number leaves k in the low mantissa bits; a shift moves it into the exponent).
+ * Needs: -mavx2 -mfma (see setup.py).
+ */
+#ifndef FS_VEC_AVX2_HPP
+#define FS_VEC_AVX2_HPP
+
+struct VecF32 {
+    typedef float T;
+    typedef __m256 V;
+    enum { W = 8 };
+    static inline __m256i first(int64_t n) {
+        return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    }
+    static inline V set1(T a) { return _mm256_set1_ps(a); }
+    static inline V load(const T *p) { return _mm256_loadu_ps(p); }
+    static inline V load_part(const T *p, int64_t n, T fill) {
+        __m256i m = first(n);
+        return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+    }
+    static inline void store(T *p, V v) { _mm256_storeu_ps(p, v); }
+    static inline void store_part(T *p, V v, int64_t n) { _mm256_maskstore_ps(p, first(n), v); }
+    static inline V add(V a, V b) { return _mm256_add_ps(a, b); }
+    static inline V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+    static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+    static inline V max(V a, V b) { return _mm256_max_ps(a, b); }
+    static inline V zero_where_eq(V e, V x, V m) {
+        return _mm256_andnot_ps(_mm256_cmp_ps(x, m, _CMP_EQ_OQ), e);
+    }
+    static inline V one_where_eq(V x, V m) {
+        return _mm256_and_ps(_mm256_cmp_ps(x, m, _CMP_EQ_OQ), _mm256_set1_ps(1.0f));
+    }
+    static inline T hmax(V v) {
+        __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+        a = _mm_max_ss(a, _mm_shuffle_ps(a, a, 1));
+        return _mm_cvtss_f32(a);
+    }
+    static inline void to_double(V v, double *d) {
+        _mm256_storeu_pd(d, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        _mm256_storeu_pd(d + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    static inline V pow2(V k) {  /* 2^k for integral k in [-126, 127] */
+        typedef ExpF32 C;
+        __m256i bits = _mm256_castps_si256(_mm256_add_ps(k, _mm256_set1_ps(C::round_magic + C::exponent_bias)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(bits, C::mantissa_bits));
+    }
+    static inline V exp_nonpos(V t) {
+        typedef ExpF32 C;
+        t = _mm256_max_ps(_mm256_set1_ps(C::lowest), t);  /* second operand: NaN passes */
+        V k = _mm256_sub_ps(_mm256_fmadd_ps(t, _mm256_set1_ps(C::log2e), _mm256_set1_ps(C::round_magic)),
+                            _mm256_set1_ps(C::round_magic));
+        V r = _mm256_fnmadd_ps(k, _mm256_set1_ps(C::ln2_hi), t);
+        r = _mm256_fnmadd_ps(k, _mm256_set1_ps(C::ln2_lo), r);
+        V p = _mm256_fmadd_ps(_mm256_set1_ps(C::c6), r, _mm256_set1_ps(C::c5));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c4));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c3));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c2));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c1));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+        V k1 = _mm256_max_ps(k, _mm256_set1_ps(C::k_normal));
+        V k2 = _mm256_sub_ps(k, k1);
+        return _mm256_mul_ps(_mm256_mul_ps(p, pow2(k1)), pow2(k2));
+    }
+};
+
+struct VecF64 {
+    typedef double T;
+    typedef __m256d V;
+    enum { W = 4 };
+    static inline __m256i first(int64_t n) {
+        return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+    }
+    static inline V set1(T a) { return _mm256_set1_pd(a); }
+    static inline V load(const T *p) { return _mm256_loadu_pd(p); }
+    static inline V load_part(const T *p, int64_t n, T fill) {
+        __m256i m = first(n);
+        return _mm256_blendv_pd(_mm256_set1_pd(fill), _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m));
+    }
+    static inline void store(T *p, V v) { _mm256_storeu_pd(p, v); }
+    static inline void store_part(T *p, V v, int64_t n) { _mm256_maskstore_pd(p, first(n), v); }
+    static inline V add(V a, V b) { return _mm256_add_pd(a, b); }
+    static inline V sub(V a, V b) { return _mm256_sub_pd(a, b); }
+    static inline V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+    static inline V max(V a, V b) { return _mm256_max_pd(a, b); }
+    static inline V zero_where_eq(V e, V x, V m) {
+        return _mm256_andnot_pd(_mm256_cmp_pd(x, m, _CMP_EQ_OQ), e);
+    }
+    static inline V one_where_eq(V x, V m) {
+        return _mm256_and_pd(_mm256_cmp_pd(x, m, _CMP_EQ_OQ), _mm256_set1_pd(1.0));
+    }
+    static inline T hmax(V v) {
+        __m128d a = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+        a = _mm_max_sd(a, _mm_unpackhi_pd(a, a));
+        return _mm_cvtsd_f64(a);
+    }
+    static inline void to_double(V v, double *d) { _mm256_storeu_pd(d, v); }
+    static inline V pow2(V k) {  /* 2^k for integral k in [-1022, 1023] */
+        typedef ExpF64 C;
+        __m256i bits = _mm256_castpd_si256(_mm256_add_pd(k, _mm256_set1_pd(C::round_magic + C::exponent_bias)));
+        return _mm256_castsi256_pd(_mm256_slli_epi64(bits, C::mantissa_bits));
+    }
+    static inline V exp_nonpos(V t) {
+        typedef ExpF64 C;
+        t = _mm256_max_pd(_mm256_set1_pd(C::lowest), t);
+        V k = _mm256_sub_pd(_mm256_fmadd_pd(t, _mm256_set1_pd(C::log2e), _mm256_set1_pd(C::round_magic)),
+                            _mm256_set1_pd(C::round_magic));
+        V r = _mm256_fnmadd_pd(k, _mm256_set1_pd(C::ln2_hi), t);
+        r = _mm256_fnmadd_pd(k, _mm256_set1_pd(C::ln2_lo), r);
+        V p = _mm256_fmadd_pd(_mm256_set1_pd(C::c11), r, _mm256_set1_pd(C::c10));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c9));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c8));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c7));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c6));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c5));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c4));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c3));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c2));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c1));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
+        V k1 = _mm256_max_pd(k, _mm256_set1_pd(C::k_normal));
+        V k2 = _mm256_sub_pd(k, k1);
+        return _mm256_mul_pd(_mm256_mul_pd(p, pow2(k1)), pow2(k2));
+    }
+};
+
+#endif

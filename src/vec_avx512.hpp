@@ -1,0 +1,102 @@
+/* vec_avx512.hpp: the AVX-512 vector layer (F/BW/DQ/VL) that kernels.hpp runs on.
+ *
+ * Tails use masked loads and stores: lanes past the end are neither read nor
+ * written (a masked-off lane never faults), so no byte past an array is touched.
+ * exp: see exp_constants.hpp; here 2^k is applied with vscalefps/pd, which
+ * rounds once into the subnormal range and needs no integer tricks.
+ * Needs: -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma (see setup.py).
+ */
+#ifndef FS_VEC_AVX512_HPP
+#define FS_VEC_AVX512_HPP
+
+struct VecF32 {
+    typedef float T;
+    typedef __m512 V;
+    enum { W = 16 };
+    static inline __mmask16 first(int64_t n) { return (__mmask16)((1u << n) - 1u); }
+    static inline V set1(T a) { return _mm512_set1_ps(a); }
+    static inline V load(const T *p) { return _mm512_loadu_ps(p); }
+    static inline V load_part(const T *p, int64_t n, T fill) {
+        return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), first(n), p);
+    }
+    static inline void store(T *p, V v) { _mm512_storeu_ps(p, v); }
+    static inline void store_part(T *p, V v, int64_t n) { _mm512_mask_storeu_ps(p, first(n), v); }
+    static inline V add(V a, V b) { return _mm512_add_ps(a, b); }
+    static inline V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+    static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+    static inline V max(V a, V b) { return _mm512_max_ps(a, b); }
+    static inline V zero_where_eq(V e, V x, V m) {
+        return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, m, _CMP_EQ_OQ), _mm512_setzero_ps());
+    }
+    static inline V one_where_eq(V x, V m) {
+        return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, m, _CMP_EQ_OQ), _mm512_set1_ps(1.0f));
+    }
+    static inline T hmax(V v) { return _mm512_reduce_max_ps(v); }
+    static inline void to_double(V v, double *d) {
+        _mm512_storeu_pd(d, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+        _mm512_storeu_pd(d + 8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+    }
+    static inline V exp_nonpos(V t) {
+        typedef ExpF32 C;
+        t = _mm512_max_ps(_mm512_set1_ps(C::lowest), t);  /* second operand: NaN passes */
+        V k = _mm512_sub_ps(_mm512_fmadd_ps(t, _mm512_set1_ps(C::log2e), _mm512_set1_ps(C::round_magic)),
+                            _mm512_set1_ps(C::round_magic));
+        V r = _mm512_fnmadd_ps(k, _mm512_set1_ps(C::ln2_hi), t);
+        r = _mm512_fnmadd_ps(k, _mm512_set1_ps(C::ln2_lo), r);
+        V p = _mm512_fmadd_ps(_mm512_set1_ps(C::c6), r, _mm512_set1_ps(C::c5));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c4));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c3));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c2));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c1));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+        return _mm512_scalef_ps(p, k);
+    }
+};
+
+struct VecF64 {
+    typedef double T;
+    typedef __m512d V;
+    enum { W = 8 };
+    static inline __mmask8 first(int64_t n) { return (__mmask8)((1u << n) - 1u); }
+    static inline V set1(T a) { return _mm512_set1_pd(a); }
+    static inline V load(const T *p) { return _mm512_loadu_pd(p); }
+    static inline V load_part(const T *p, int64_t n, T fill) {
+        return _mm512_mask_loadu_pd(_mm512_set1_pd(fill), first(n), p);
+    }
+    static inline void store(T *p, V v) { _mm512_storeu_pd(p, v); }
+    static inline void store_part(T *p, V v, int64_t n) { _mm512_mask_storeu_pd(p, first(n), v); }
+    static inline V add(V a, V b) { return _mm512_add_pd(a, b); }
+    static inline V sub(V a, V b) { return _mm512_sub_pd(a, b); }
+    static inline V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+    static inline V max(V a, V b) { return _mm512_max_pd(a, b); }
+    static inline V zero_where_eq(V e, V x, V m) {
+        return _mm512_mask_mov_pd(e, _mm512_cmp_pd_mask(x, m, _CMP_EQ_OQ), _mm512_setzero_pd());
+    }
+    static inline V one_where_eq(V x, V m) {
+        return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, m, _CMP_EQ_OQ), _mm512_set1_pd(1.0));
+    }
+    static inline T hmax(V v) { return _mm512_reduce_max_pd(v); }
+    static inline void to_double(V v, double *d) { _mm512_storeu_pd(d, v); }
+    static inline V exp_nonpos(V t) {
+        typedef ExpF64 C;
+        t = _mm512_max_pd(_mm512_set1_pd(C::lowest), t);
+        V k = _mm512_sub_pd(_mm512_fmadd_pd(t, _mm512_set1_pd(C::log2e), _mm512_set1_pd(C::round_magic)),
+                            _mm512_set1_pd(C::round_magic));
+        V r = _mm512_fnmadd_pd(k, _mm512_set1_pd(C::ln2_hi), t);
+        r = _mm512_fnmadd_pd(k, _mm512_set1_pd(C::ln2_lo), r);
+        V p = _mm512_fmadd_pd(_mm512_set1_pd(C::c11), r, _mm512_set1_pd(C::c10));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c9));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c8));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c7));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c6));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c5));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c4));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c3));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c2));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c1));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+        return _mm512_scalef_pd(p, k);
+    }
+};
+
+#endif

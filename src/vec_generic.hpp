@@ -1,0 +1,76 @@
+/* vec_generic.hpp: the portable vector layer that kernels.hpp runs on.
+ *
+ * A "vector" is four lanes in a plain array; the compiler vectorises the lane
+ * loops for whatever baseline it targets (SSE2 on x86-64, NEON on arm64).
+ * Tails touch only the lanes that exist. exp: the algorithm of
+ * exp_constants.hpp without FMA, so ln2 is split Cody-Waite style with a short
+ * high part (k * ln2_hi is exact for |k| < 2^8 in float32, 2^11 in float64).
+ * Needs: nothing beyond ISO C++.
+ */
+#ifndef FS_VEC_GENERIC_HPP
+#define FS_VEC_GENERIC_HPP
+
+template <class Tp, class Bits, class C> struct VecGeneric {
+    typedef Tp T;
+    enum { W = 4 };
+    struct V { T v[W]; };
+    static inline V set1(T a) { V r; for (int i = 0; i < W; ++i) r.v[i] = a; return r; }
+    static inline V load(const T *p) { V r; for (int i = 0; i < W; ++i) r.v[i] = p[i]; return r; }
+    static inline V load_part(const T *p, int64_t n, T fill) {
+        V r; for (int i = 0; i < W; ++i) r.v[i] = i < n ? p[i] : fill; return r;
+    }
+    static inline void store(T *p, V a) { for (int i = 0; i < W; ++i) p[i] = a.v[i]; }
+    static inline void store_part(T *p, V a, int64_t n) { for (int i = 0; i < n; ++i) p[i] = a.v[i]; }
+    static inline V add(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] += b.v[i]; return a; }
+    static inline V sub(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] -= b.v[i]; return a; }
+    static inline V mul(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] *= b.v[i]; return a; }
+    static inline V max(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return a; }
+    static inline V zero_where_eq(V e, V x, V m) {
+        for (int i = 0; i < W; ++i) e.v[i] = x.v[i] == m.v[i] ? T(0) : e.v[i];
+        return e;
+    }
+    static inline V one_where_eq(V x, V m) {
+        V r; for (int i = 0; i < W; ++i) r.v[i] = x.v[i] == m.v[i] ? T(1) : T(0); return r;
+    }
+    static inline T hmax(V a) {
+        T m = a.v[0];
+        for (int i = 1; i < W; ++i) m = a.v[i] > m ? a.v[i] : m;
+        return m;
+    }
+    static inline void to_double(V a, double *d) { for (int i = 0; i < W; ++i) d[i] = (double)a.v[i]; }
+    static inline T pow2(T k) {  /* 2^k for integral k in the normal range */
+        Bits b = (Bits)((int)k + C::exponent_bias) << C::mantissa_bits;
+        T r; memcpy(&r, &b, sizeof r); return r;
+    }
+    static inline T exp1(T t) {
+        if (!(t == t)) return t;  /* NaN: no float-to-int conversion below */
+        t = t < C::lowest ? C::lowest : t;
+        T k = (t * C::log2e + C::round_magic) - C::round_magic;
+        T r = (t - k * C::ln2_hi) - k * C::ln2_lo;
+        T p = C::poly(r);
+        T k1 = k > C::k_normal ? k : C::k_normal;
+        return p * pow2(k1) * pow2(k - k1);
+    }
+    static inline V exp_nonpos(V t) { for (int i = 0; i < W; ++i) t.v[i] = exp1(t.v[i]); return t; }
+};
+
+/* Constants without FMA: a short ln2_hi so that k * ln2_hi is exact. */
+struct GenericExpF32 : ExpF32 {
+    static constexpr float ln2_hi = 0x1.62e400p-1f;
+    static constexpr float ln2_lo = 0x1.7f7d1cp-20f;
+    static inline float poly(float r) {
+        return 1.0f + r * (c1 + r * (c2 + r * (c3 + r * (c4 + r * (c5 + r * c6)))));
+    }
+};
+struct GenericExpF64 : ExpF64 {
+    static constexpr double ln2_hi = 0x1.62e42feep-1;
+    static constexpr double ln2_lo = 0x1.a39ef35793c76p-33;
+    static inline double poly(double r) {
+        return 1.0 + r * (c1 + r * (c2 + r * (c3 + r * (c4 + r * (c5 + r * (c6 + r * (c7 + r * (c8 + r * (c9 + r * (c10 + r * c11))))))))));
+    }
+};
+
+typedef VecGeneric<float, uint32_t, GenericExpF32> VecF32;
+typedef VecGeneric<double, uint64_t, GenericExpF64> VecF64;
+
+#endif
