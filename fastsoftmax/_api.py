@@ -134,16 +134,28 @@ def softmax(x, axis=-1, *, out=None, dtype=None, where=None):
 
     Like scipy.special.softmax, with NumPy's conventions for out= and dtype=;
     see the README for the dtype, special-value and accuracy rules."""
+    if dtype is None and where is None:
+        y = _core.fast(_core.SOFTMAX, x, axis, out, _config._num_threads)
+        if y is not None:
+            return y
     return _softmax_like(_core.SOFTMAX, x, axis, out, dtype, where, "softmax")
 
 
 def log_softmax(x, axis=-1, *, out=None, dtype=None, where=None):
     """(x - max) - log(sum(exp(x - max))) over `axis`, accurate where the result is near 0."""
+    if dtype is None and where is None:
+        y = _core.fast(_core.LOG_SOFTMAX, x, axis, out, _config._num_threads)
+        if y is not None:
+            return y
     return _softmax_like(_core.LOG_SOFTMAX, x, axis, out, dtype, where, "log_softmax")
 
 
 def logsumexp(x, axis=-1, *, keepdims=False, out=None, dtype=None, where=None):
     """log(sum(exp(x))) over `axis`, computed as max + log1p(sum of the rest) without overflow."""
+    if dtype is None and where is None and not keepdims:
+        y = _core.fast(_core.LOGSUMEXP, x, axis, out, _config._num_threads)
+        if y is not None:
+            return y
     name = "logsumexp"
     x, dt, scalar, axes = _normalise(x, axis, dtype, where, name)
     if scalar:

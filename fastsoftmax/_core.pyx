@@ -10,6 +10,10 @@ cimport numpy as cnp
 
 cnp.import_array()
 
+cdef extern from "numpy/arrayobject.h":
+    # not declared in numpy's .pxd: an empty array with x's memory order
+    object PyArray_NewLikeArray(cnp.ndarray prototype, cnp.NPY_ORDER order, void *descr, int subok)
+
 cdef extern from "fastsoftmax.h":
     int FS_MAX_DIMS
     int fs_tier_count()
@@ -28,24 +32,123 @@ LOGSUMEXP = 2
 
 
 def run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads):
-    """Reduce x over `axis` into y (op: SOFTMAX, LOG_SOFTMAX or LOGSUMEXP)."""
+    """Reduce x over `axis` into y (op: SOFTMAX, LOG_SOFTMAX or LOGSUMEXP). y has
+    x's shape, or for logsumexp the keepdims shape or x's shape without axis."""
+    if cnp.PyArray_NDIM(y) != cnp.PyArray_NDIM(x) and not (
+            op == LOGSUMEXP and cnp.PyArray_NDIM(y) == cnp.PyArray_NDIM(x) - 1):
+        raise ValueError("fastsoftmax: output rank does not match")
+    _run(op, x, y, axis, num_threads)
+
+
+cdef inline bint _plain_float(object a):
+    """An exact ndarray of native, aligned float32/float64 (what the kernels take as is)."""
+    if type(a) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef int t = cnp.PyArray_TYPE(arr)
+    return ((t == cnp.NPY_FLOAT32 or t == cnp.NPY_FLOAT64) and cnp.PyArray_ISALIGNED(arr)
+            and cnp.PyArray_ISNOTSWAPPED(arr))
+
+
+cdef inline void _extent(cnp.ndarray a, char **lo, char **hi):
+    """The byte range [lo, hi) that a's elements occupy."""
+    cdef char *base = <char *>cnp.PyArray_DATA(a)
+    cdef cnp.npy_intp *shape = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(a)
+    cdef int d
+    lo[0] = base
+    hi[0] = base + cnp.PyArray_ITEMSIZE(a)
+    for d in range(cnp.PyArray_NDIM(a)):
+        if shape[d] == 0:
+            hi[0] = base
+            return
+        if strides[d] < 0:
+            lo[0] += (shape[d] - 1) * strides[d]
+        else:
+            hi[0] += (shape[d] - 1) * strides[d]
+
+
+def fast(int op, object x, object axis, object out, int num_threads):
+    """The common call in one step: x a plain float array, axis an int, out None
+    or a plain array of the right shape and dtype that does not overlap x (or is
+    x, for softmax/log_softmax). Returns the result, or None for anything else:
+    the caller then takes the general path (which also raises the errors)."""
+    if not _plain_float(x) or type(axis) is not int:
+        return None
+    cdef cnp.ndarray xa = <cnp.ndarray>x
+    cdef int ndim = cnp.PyArray_NDIM(xa)
+    cdef long ax = axis
+    if ndim == 0 or ax < -ndim or ax >= ndim:
+        return None
+    if ax < 0:
+        ax += ndim
+    cdef cnp.ndarray ya
+    cdef char *xlo
+    cdef char *xhi
+    cdef char *ylo
+    cdef char *yhi
+    cdef int d, j
+    cdef cnp.npy_intp yshape[64]
+    if out is None:
+        if op == LOGSUMEXP:
+            j = 0
+            for d in range(ndim):
+                if d != ax:
+                    yshape[j] = cnp.PyArray_DIMS(xa)[d]
+                    j += 1
+            ya = cnp.PyArray_EMPTY(ndim - 1, yshape, cnp.PyArray_TYPE(xa), 0)
+        else:
+            ya = PyArray_NewLikeArray(xa, cnp.NPY_KEEPORDER, NULL, 0)
+    else:
+        if not _plain_float(out):
+            return None
+        ya = <cnp.ndarray>out
+        if (cnp.PyArray_TYPE(ya) != cnp.PyArray_TYPE(xa) or not cnp.PyArray_ISWRITEABLE(ya)
+                or cnp.PyArray_NDIM(ya) != (ndim - 1 if op == LOGSUMEXP else ndim)):
+            return None
+        j = 0
+        for d in range(ndim):
+            if op == LOGSUMEXP and d == ax:
+                continue
+            if cnp.PyArray_DIMS(ya)[j] != cnp.PyArray_DIMS(xa)[d]:
+                return None
+            j += 1
+        _extent(xa, &xlo, &xhi)
+        _extent(ya, &ylo, &yhi)
+        if xlo < yhi and ylo < xhi:  # overlap: only x itself is safe (elementwise, same strides)
+            if op == LOGSUMEXP or cnp.PyArray_DATA(ya) != cnp.PyArray_DATA(xa):
+                return None
+            for d in range(ndim):
+                if cnp.PyArray_STRIDES(ya)[d] != cnp.PyArray_STRIDES(xa)[d]:
+                    return None
+    _run(op, xa, ya, ax, num_threads)
+    return ya if out is not None or cnp.PyArray_NDIM(ya) > 0 else ya[()]
+
+
+cdef _run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads):
+    """fs_run on x and y; for logsumexp y may lack the reduced axis."""
     cdef int ndim = cnp.PyArray_NDIM(x)
     cdef int64_t shape[64]
     cdef int64_t xs[64]
     cdef int64_t ys[64]
-    cdef int d, rc, dtype
+    cdef int d, j = 0, rc
     cdef cnp.npy_intp *xshape = cnp.PyArray_DIMS(x)
     cdef cnp.npy_intp *xstr = cnp.PyArray_STRIDES(x)
     cdef cnp.npy_intp *ystr = cnp.PyArray_STRIDES(y)
+    cdef bint squeezed = cnp.PyArray_NDIM(y) == ndim - 1
     cdef const char *xp = <const char *>cnp.PyArray_DATA(x)
     cdef char *yp = <char *>cnp.PyArray_DATA(y)
-    if ndim > 64 or cnp.PyArray_NDIM(y) != ndim:
-        raise ValueError("fastsoftmax: unsupported array rank")
-    dtype = 0 if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32 else 1
+    cdef int dtype = 0 if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32 else 1
+    if ndim > 64:
+        raise ValueError("fastsoftmax: arrays of more than 64 dimensions are not supported")
     for d in range(ndim):
         shape[d] = xshape[d]
         xs[d] = xstr[d]
-        ys[d] = ystr[d]
+        if squeezed and d == axis:
+            ys[d] = 0
+        else:
+            ys[d] = ystr[j]
+            j += 1
     with nogil:
         rc = fs_run(op, dtype, xp, yp, ndim, shape, xs, ys, axis, num_threads)
     if rc != 0:

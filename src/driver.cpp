@@ -32,6 +32,10 @@ const int64_t PARALLEL_MIN_ELEMENTS = 32768;
 const int64_t LONG_BYTES = 256 * 1024;
 /* Block of the two-sweep path: read twice per pass, so it should sit in L1. */
 const int64_t BLOCK_BYTES = 16 * 1024;
+/* Column tiles up to this size (bytes) take three sweeps in cache. */
+const int64_t COL_SHORT_BYTES = 256 * 1024;
+/* Row blocks of taller column tiles: read twice (max, then sum), kept in L1/L2. */
+const int64_t COL_BLOCK_BYTES = 64 * 1024;
 
 struct Outer {             /* the non-reduced dimensions, coalesced */
     int nd;
@@ -76,6 +80,19 @@ inline int thread_count(int requested, int64_t elements, int64_t items) {
     (void)requested; (void)elements; (void)items;
     return 1;
 #endif
+}
+
+/* Run body on t threads; t == 1 skips the parallel region and its fork cost. */
+template <class F> inline void parallel(int t, F body) {
+#ifdef _OPENMP
+    if (t > 1) {
+#pragma omp parallel num_threads(t)
+        body();
+        return;
+    }
+#endif
+    (void)t;
+    body();
 }
 
 inline void thread_range(int64_t total, int64_t *lo, int64_t *hi) {
@@ -230,12 +247,10 @@ template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, in
     const bool split_slices = p.long_slices && o.count < 2 * (int64_t)nthreads;
     int error = 0;
     if (!split_slices) {
+        const bool small = !p.long_slices && p.n <= p.k->small_max && p.xsn == 1 && (p.op == FS_LOGSUMEXP || p.ysn == 1);
         const int t = thread_count(nthreads, total, o.count);
         const int64_t nb = (p.n + p.block - 1) / p.block;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(t) if (t > 1)
-#endif
-        {
+        parallel(t, [&]() {
             T *buf = nullptr;
             typename Plan<T>::Stat *st = nullptr;
             bool need_buf = p.long_slices ? (p.xsn != 1 || p.ysn != 1) : (p.xsn != 1 || (p.op != FS_LOGSUMEXP && p.ysn != 1));
@@ -251,7 +266,16 @@ template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, in
                 thread_range(o.count, &lo, &hi);
                 Odometer it;
                 it.start(&o, lo);
+                if (small && o.nd <= 1) {  /* evenly spaced short rows: one kernel call */
+                    const int64_t xs = o.nd ? o.xs[0] : 0, ys = o.nd ? o.ys[0] : 0;
+                    p.k->small_rows(p.op, x + lo * xs, xs, y + lo * ys, ys, p.n, hi - lo);
+                    hi = lo;
+                }
                 for (int64_t r = lo; r < hi; ++r, it.next()) {
+                    if (small) {
+                        p.k->small_rows(p.op, x + it.xoff, 0, y + it.yoff, 0, p.n, 1);
+                        continue;
+                    }
                     if (p.long_slices)
                         p.long_slice(x + it.xoff, y + it.yoff, st, buf);
                     else
@@ -260,7 +284,7 @@ template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, in
             }
             free(buf);
             free(st);
-        }
+        });
         return error ? -1 : 0;
     }
 
@@ -277,10 +301,7 @@ template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, in
         T M, c = 0;
         double rest, count;
         bool write = true;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(t) if (t > 1)
-#endif
-        {
+        parallel(t, [&]() {
             T *buf = nullptr;
             if (p.xsn != 1 || p.ysn != 1) buf = (T *)malloc(sizeof(T) * p.block);
             if ((p.xsn != 1 || p.ysn != 1) && !buf) {
@@ -308,58 +329,96 @@ template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, in
                     for (int64_t b = lo; b < hi; ++b) p.block_write(xr, yr, b, M, c, buf);
             }
             free(buf);
-        }
+        });
     }
     free(st);
     return error ? -1 : 0;
 }
 
-/* Column plan: inner (unit x stride, length ni) is vectorised; y's stride
- * along it is ys_inner (1 unless logsumexp). */
+/* Column plan: `inner` (unit x stride, length ni) is vectorised, in tiles of
+ * COL_TILE_BYTES per row; y's stride along it is ys_inner (1 unless logsumexp).
+ * A tile that fits COL_SHORT_BYTES takes three sweeps (max, exp stored and
+ * summed, scale) in cache; a taller one two streaming sweeps: blocks of rows
+ * give per-column (max, sum) that are merged, then one writing sweep. */
+template <class T> struct ColumnTile {
+    enum { TW = COL_TILE_BYTES / sizeof(T) };
+    T m[TW], off[TW], bm[TW];
+    double sum[TW], lo[TW], count[TW], bsum[TW], bcount[TW];
+
+    void run(const Plan<T> &p, const T *x, T *y, int64_t w, int64_t ys_inner) {
+        const KernelTable<T> *k = p.k;
+        const int64_t n = p.n, isz = sizeof(T);
+        if (n * w * isz <= COL_SHORT_BYTES) {
+            k->col_max(x, n, p.xsn, w, m);
+            if (p.op == FS_SOFTMAX) {
+                k->col_rexp_store(x, n, p.xsn, w, m, y, p.ysn, sum);
+                for (int64_t c = 0; c < w; ++c) off[c] = (T)(1.0 / sum[c]);
+                k->col_scale(y, n, p.ysn, w, off);
+                return;
+            }
+            k->col_rexp_sum_excl(x, n, p.xsn, w, m, sum, count);
+        } else {
+            int64_t rows = COL_BLOCK_BYTES / (w * isz);
+            if (rows < 1) rows = 1;
+            for (int64_t c = 0; c < w; ++c) {
+                m[c] = -__builtin_inf();
+                sum[c] = lo[c] = count[c] = 0.0;
+            }
+            for (int64_t r = 0; r < n; r += rows) {
+                const int64_t len = n - r < rows ? n - r : rows;
+                k->col_max(x + r * p.xsn, len, p.xsn, w, bm);
+                k->col_rexp_sum_excl(x + r * p.xsn, len, p.xsn, w, bm, bsum, bcount);
+                k->col_merge(w, bm, bsum, bcount, m, sum, lo, count);
+            }
+            for (int64_t c = 0; c < w; ++c) sum[c] += lo[c];
+            if (p.op == FS_SOFTMAX) {
+                for (int64_t c = 0; c < w; ++c) off[c] = (T)(1.0 / (sum[c] + count[c]));
+                k->col_rexp_scale_store(x, n, p.xsn, w, m, off, y, p.ysn);
+                return;
+            }
+        }
+        if (p.op == FS_LOG_SOFTMAX) {
+            for (int64_t c = 0; c < w; ++c) off[c] = (T)log_softmax_offset(m[c], sum[c], count[c]);
+            k->col_shift_store(x, n, p.xsn, w, m, off, y, p.ysn);
+        } else {
+            for (int64_t c = 0; c < w; ++c) y[c * ys_inner] = (T)((double)m[c] + log_sum(sum[c], count[c]));
+        }
+    }
+};
+
 template <class T> int run_columns(Plan<T> &p, const T *x, T *y, const Outer &o, int64_t ni, int64_t ys_inner,
                                    int nthreads) {
-    const KernelTable<T> *k = p.k;
-    const int64_t tile = k->tile;
+    const int64_t tile = ColumnTile<T>::TW;
     const int64_t ntiles = (ni + tile - 1) / tile;
     const int64_t items = o.count * ntiles;
     const int t = thread_count(nthreads, o.count * ni * p.n, items);
+    int error = 0;
+    parallel(t, [&]() {
+        ColumnTile<T> *ct = (ColumnTile<T> *)malloc(sizeof(ColumnTile<T>));
+        if (!ct) {
 #ifdef _OPENMP
-#pragma omp parallel num_threads(t) if (t > 1)
+#pragma omp atomic write
 #endif
-    {
-        T m[64], c[64];
-        double sum[64], count[64];
-        int64_t lo, hi;
-        thread_range(items, &lo, &hi);
-        Odometer it;
-        it.start(&o, lo / ntiles);
-        int64_t j = lo % ntiles;
-        for (int64_t i = lo; i < hi; ++i) {
-            const int64_t c0 = j * tile;
-            const int w = (int)(ni - c0 < tile ? ni - c0 : tile);
-            const T *xt = x + it.xoff + c0;
-            T *yt = y + it.yoff + c0 * ys_inner;
-            k->col_max(xt, p.n, p.xsn, w, m);
-            if (p.op == FS_SOFTMAX) {
-                k->col_rexp_store(xt, p.n, p.xsn, w, m, yt, p.ysn, sum);
-                for (int q = 0; q < w; ++q) c[q] = (T)(1.0 / sum[q]);
-                k->col_scale(yt, p.n, p.ysn, w, c);
-            } else {
-                k->col_rexp_sum_excl(xt, p.n, p.xsn, w, m, sum, count);
-                if (p.op == FS_LOG_SOFTMAX) {
-                    for (int q = 0; q < w; ++q) c[q] = (T)log_softmax_offset(m[q], sum[q], count[q]);
-                    k->col_shift_store(xt, p.n, p.xsn, w, m, c, yt, p.ysn);
-                } else {
-                    for (int q = 0; q < w; ++q) yt[q * ys_inner] = (T)((double)m[q] + log_sum(sum[q], count[q]));
+            error = 1;
+        } else {
+            int64_t lo, hi;
+            thread_range(items, &lo, &hi);
+            Odometer it;
+            it.start(&o, lo / ntiles);
+            int64_t j = lo % ntiles;
+            for (int64_t i = lo; i < hi; ++i) {
+                const int64_t c0 = j * tile;
+                const int64_t w = ni - c0 < tile ? ni - c0 : tile;
+                ct->run(p, x + it.xoff + c0, y + it.yoff + c0 * ys_inner, w, ys_inner);
+                if (++j == ntiles) {
+                    j = 0;
+                    it.next();
                 }
             }
-            if (++j == ntiles) {
-                j = 0;
-                it.next();
-            }
+            free(ct);
         }
-    }
-    return 0;
+    });
+    return error ? -1 : 0;
 }
 
 template <class T>
@@ -441,7 +500,7 @@ int run(int op, const KernelTable<T> *k, const char *xb, char *yb, int ndim, con
     p.long_slices = p.n * isz > LONG_BYTES;
 
     /* Column plan: the axis is strided and an outer dim has unit stride. */
-    if (p.xsn != 1 && !p.long_slices) {
+    if (p.xsn != 1) {
         for (int d = o.nd - 1; d >= 0; --d) {
             if (o.xs[d] == 1 && (lse || o.ys[d] == 1)) {
                 const int64_t ni = o.shape[d], ys_inner = o.ys[d];

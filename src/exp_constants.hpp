@@ -2,8 +2,8 @@
  *
  * All tiers compute exp(t) for t <= 0 (softmax only ever needs exp(x - max))
  * the same way:
- *   1. t = max(t, LOWEST): below it the result rounds to 0 anyway; the clamp
- *      keeps -inf finite so the reduction below stays exact (NaN passes).
+ *   1. t < lowest (and -inf) gives exactly 0: the true result rounds to 0.
+ *      Those lanes are kept out of the arithmetic (NaN is not: it passes).
  *   2. k = round(t * log2(e)), r = t - k*ln2 with ln2 split in two (Cody-Waite;
  *      with FMA the first step is exact), |r| <= ln2/2.
  *   3. p = 1 + r*(c1 + r*(c2 + ...)) by Horner with FMA; c0 = 1 is exact so
@@ -22,7 +22,7 @@
 #define FS_EXP_CONSTANTS_HPP
 
 struct ExpF32 {
-    static constexpr float lowest = -105.0f;      /* exp(-105) < 2^-151 rounds to 0 */
+    static constexpr float lowest = -104.0f;      /* exp(-104) < 2^-150: rounds to 0 */
     static constexpr float log2e = 0x1.715476p+0f;
     static constexpr float ln2_hi = 0x1.62e430p-1f;
     static constexpr float ln2_lo = -0x1.05c610p-29f;
@@ -39,7 +39,7 @@ struct ExpF32 {
 };
 
 struct ExpF64 {
-    static constexpr double lowest = -746.0;       /* exp(-746) < 2^-1076 rounds to 0 */
+    static constexpr double lowest = -746.0;       /* exp(-746) < 2^-1075: rounds to 0 */
     static constexpr double log2e = 0x1.71547652b82fep+0;
     static constexpr double ln2_hi = 0x1.62e42fefa39efp-1;
     static constexpr double ln2_lo = 0x1.abc9e3b39803fp-56;

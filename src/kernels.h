@@ -11,6 +11,9 @@
 #define FS_KERNELS_H
 #include <stdint.h>
 
+/* A column tile spans this many bytes of each row (512 float32, 256 float64). */
+enum { COL_TILE_BYTES = 2048 };
+
 template <class T> struct KernelTable {
     T (*max)(const T *x, int64_t n);
     double (*rexp_store)(const T *x, int64_t n, T m, T *y);            /* y = exp(x-m), returns sum */
@@ -19,12 +22,18 @@ template <class T> struct KernelTable {
     void (*rexp_scale_store)(const T *x, int64_t n, T m, T s, T *y);   /* y = exp(x-m) * s */
     void (*shift_store)(const T *x, int64_t n, T m, T c, T *y);         /* y = (x-m) - c */
 
-    int tile; /* widest column tile, in elements */
-    void (*col_max)(const T *x, int64_t n, int64_t px, int w, T *m);
-    void (*col_rexp_store)(const T *x, int64_t n, int64_t px, int w, const T *m, T *y, int64_t py, double *sum);
-    void (*col_rexp_sum_excl)(const T *x, int64_t n, int64_t px, int w, const T *m, double *sum, double *count);
-    void (*col_scale)(T *y, int64_t n, int64_t py, int w, const T *s);
-    void (*col_shift_store)(const T *x, int64_t n, int64_t px, int w, const T *m, const T *c, T *y, int64_t py);
+    int small_max; /* small_rows takes rows of n <= small_max */
+    void (*small_rows)(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t rows);
+
+    /* Column tiles: w <= COL_TILE_BYTES / sizeof(T) columns. */
+    void (*col_max)(const T *x, int64_t n, int64_t px, int64_t w, T *m);
+    void (*col_rexp_store)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, T *y, int64_t py, double *sum);
+    void (*col_rexp_sum_excl)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count);
+    void (*col_scale)(T *y, int64_t n, int64_t py, int64_t w, const T *s);
+    void (*col_rexp_scale_store)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *s, T *y, int64_t py);
+    void (*col_shift_store)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *off, T *y, int64_t py);
+    void (*col_merge)(int64_t w, const T *bm, const double *bsum, const double *bcount, T *M, double *hi, double *lo,
+                      double *count);
 };
 
 struct Tier {

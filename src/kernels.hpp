@@ -13,7 +13,7 @@
 template <class K> struct Kernels {
     typedef typename K::T T;
     typedef typename K::V V;
-    enum { W = K::W, TILE = 4 * K::W, CHUNK = 64 * K::W, FOLD_ROWS = 32 };
+    enum { W = K::W, SMALL_MAX = 4 * K::W, CHUNK = 64 * K::W, FOLD_ROWS = 32 };
 
     static inline T neg_inf() { return -__builtin_inf(); }
 
@@ -150,112 +150,182 @@ template <class K> struct Kernels {
         if (i < n) K::store_part(y + i, K::sub(K::sub(K::load_part(x + i, n - i, T(0)), vm), vc), n - i);
     }
 
-    /* ---- column tiles: w <= TILE columns, vector g covers columns [g*W, g*W+W) ---- */
+    /* ---- many short rows (n <= 4W): each row stays in registers ---- */
 
-    static inline int lanes(int w, int g) { return w - g * W < W ? w - g * W : W; }
-    static inline V load_cols(const T *p, int w, int g, T fill) {
-        int k = lanes(w, g);
-        return k == W ? K::load(p + g * W) : K::load_part(p + g * W, k, fill);
-    }
-    static inline void store_cols(T *p, V v, int w, int g) {
-        int k = lanes(w, g);
-        if (k == W) K::store(p + g * W, v); else K::store_part(p + g * W, v, k);
-    }
-
-    /* Add each lane of v into the compensated per-column sums. */
-    static inline void fold(V v, double *hi, double *lo, int count) {
-        double d[W];
-        K::to_double(v, d);
-        for (int i = 0; i < count; ++i) {
-            Sum2 s = {hi[i], lo[i]};
-            s.add(d[i]);
-            hi[i] = s.hi;
-            lo[i] = s.lo;
-        }
-    }
-
-    static void col_max(const T *x, int64_t n, int64_t px, int w, T *m) {
-        const int ng = (w + W - 1) / W;
-        V acc[4];
-        for (int g = 0; g < ng; ++g) acc[g] = K::set1(neg_inf());
-        for (int64_t r = 0; r < n; ++r)
-            for (int g = 0; g < ng; ++g) acc[g] = K::max(acc[g], load_cols(x + r * px, w, g, neg_inf()));
-        for (int g = 0; g < ng; ++g) store_cols(m, acc[g], w, g);
-    }
-
-    static void col_rexp_store(const T *x, int64_t n, int64_t px, int w, const T *m, T *y, int64_t py,
-                               double *sum) {
-        const int ng = (w + W - 1) / W;
-        V vm[4], acc[4];
-        double hi[TILE], lo[TILE];
-        for (int c = 0; c < w; ++c) hi[c] = lo[c] = 0.0;
-        for (int g = 0; g < ng; ++g) vm[g] = load_cols(m, w, g, T(0));
-        for (int64_t r0 = 0; r0 < n; r0 += FOLD_ROWS) {
-            const int64_t r1 = n - r0 > FOLD_ROWS ? r0 + FOLD_ROWS : n;
-            for (int g = 0; g < ng; ++g) acc[g] = K::set1(T(0));
-            for (int64_t r = r0; r < r1; ++r)
-                for (int g = 0; g < ng; ++g) {
-                    V e = K::exp_nonpos(K::sub(load_cols(x + r * px, w, g, T(0)), vm[g]));
-                    store_cols(y + r * py, e, w, g);
-                    acc[g] = K::add(acc[g], e);
+    static void small_rows(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t rows) {
+        const int nv = (int)((n + W - 1) / W);
+        const int64_t tail = n - (int64_t)(nv - 1) * W;
+        for (int64_t r = 0; r < rows; ++r, x += px, y += py) {
+            V v[4], e[4];
+            for (int i = 0; i < nv; ++i) v[i] = i + 1 < nv ? K::load(x + i * W) : K::load_part(x + i * W, tail, neg_inf());
+            V mv = v[0];
+            for (int i = 1; i < nv; ++i) mv = K::max(mv, v[i]);
+            const T m = K::hmax(mv);
+            mv = K::set1(m);
+            if (op == 0) {  /* softmax */
+                V s = K::set1(T(0));
+                for (int i = 0; i < nv; ++i) s = K::add(s, e[i] = K::exp_nonpos(K::sub(v[i], mv)));
+                const V inv = K::set1((T)(1.0 / hsum(s)));
+                for (int i = 0; i < nv; ++i) {
+                    if (i + 1 < nv) K::store(y + i * W, K::mul(e[i], inv));
+                    else K::store_part(y + i * W, K::mul(e[i], inv), tail);
                 }
-            for (int g = 0; g < ng; ++g) fold(acc[g], hi + g * W, lo + g * W, lanes(w, g));
-        }
-        for (int c = 0; c < w; ++c) sum[c] = hi[c] + lo[c];
-    }
-
-    static void col_rexp_sum_excl(const T *x, int64_t n, int64_t px, int w, const T *m, double *sum,
-                                  double *count) {
-        const int ng = (w + W - 1) / W;
-        V vm[4], acc[4], cnt[4];
-        double hi[TILE], lo[TILE];
-        for (int c = 0; c < w; ++c) hi[c] = lo[c] = count[c] = 0.0;
-        for (int g = 0; g < ng; ++g) vm[g] = load_cols(m, w, g, T(0));
-        for (int64_t r0 = 0; r0 < n; r0 += FOLD_ROWS) {
-            const int64_t r1 = n - r0 > FOLD_ROWS ? r0 + FOLD_ROWS : n;
-            for (int g = 0; g < ng; ++g) acc[g] = cnt[g] = K::set1(T(0));
-            for (int64_t r = r0; r < r1; ++r)
-                for (int g = 0; g < ng; ++g) {
-                    V xv = load_cols(x + r * px, w, g, T(0));
-                    acc[g] = K::add(acc[g], K::zero_where_eq(K::exp_nonpos(K::sub(xv, vm[g])), xv, vm[g]));
-                    cnt[g] = K::add(cnt[g], K::one_where_eq(xv, vm[g]));
-                }
-            for (int g = 0; g < ng; ++g) {
-                fold(acc[g], hi + g * W, lo + g * W, lanes(w, g));
-                double d[W];
-                K::to_double(cnt[g], d);
-                for (int i = 0; i < lanes(w, g); ++i) count[g * W + i] += d[i];
+                continue;
+            }
+            V s = K::set1(T(0)), c = s;
+            for (int i = 0; i < nv; ++i) {
+                s = K::add(s, K::zero_where_eq(K::exp_nonpos(K::sub(v[i], mv)), v[i], mv));
+                c = K::add(c, K::one_where_eq(v[i], mv));
+            }
+            const double rest = hsum(s) + (hsum(c) - 1.0);
+            if (op == 2) {  /* logsumexp */
+                *y = (T)((double)m + __builtin_log1p(rest));
+                continue;
+            }
+            const V off = K::set1((T)(m == __builtin_inf() ? __builtin_nan("") : __builtin_log1p(rest)));
+            for (int i = 0; i < nv; ++i) {
+                V o = K::sub(K::sub(v[i], mv), off);
+                if (i + 1 < nv) K::store(y + i * W, o);
+                else K::store_part(y + i * W, o, tail);
             }
         }
-        for (int c = 0; c < w; ++c) sum[c] = hi[c] + lo[c];
     }
 
-    static void col_scale(T *y, int64_t n, int64_t py, int w, const T *s) {
-        const int ng = (w + W - 1) / W;
-        V vs[4];
-        for (int g = 0; g < ng; ++g) vs[g] = load_cols(s, w, g, T(0));
-        for (int64_t r = 0; r < n; ++r)
-            for (int g = 0; g < ng; ++g)
-                store_cols(y + r * py, K::mul(load_cols(y + r * py, w, g, T(0)), vs[g]), w, g);
+    /* ---- column tiles: n rows of w <= COL_TILE contiguous columns, row r at
+     * x + r * px. Rows outside, columns inside: each row segment is read as
+     * one contiguous stream; per-column state lives in small arrays (L1). ---- */
+
+    static inline V ld(const T *p, int64_t k, T fill) { return k == W ? K::load(p) : K::load_part(p, k, fill); }
+    static inline void st(T *p, V v, int64_t k) {
+        if (k == W) K::store(p, v); else K::store_part(p, v, k);
+    }
+    template <class F> static inline void each_vector(int64_t w, F f) {
+        int64_t c = 0;
+        for (; c + W <= w; c += W) f(c, (int64_t)W);
+        if (c < w) f(c, w - c);
     }
 
-    static void col_shift_store(const T *x, int64_t n, int64_t px, int w, const T *m, const T *c, T *y,
-                                int64_t py) {
-        const int ng = (w + W - 1) / W;
-        V vm[4], vc[4];
-        for (int g = 0; g < ng; ++g) {
-            vm[g] = load_cols(m, w, g, T(0));
-            vc[g] = load_cols(c, w, g, T(0));
+    static void col_max(const T *x, int64_t n, int64_t px, int64_t w, T *m) {
+        each_vector(w, [&](int64_t c, int64_t k) { st(m + c, K::set1(neg_inf()), k); });
+        for (int64_t r = 0; r < n; ++r) {
+            const T *xr = x + r * px;
+            each_vector(w, [&](int64_t c, int64_t k) { st(m + c, K::max(ld(m + c, k, T(0)), ld(xr + c, k, T(0))), k); });
         }
-        for (int64_t r = 0; r < n; ++r)
-            for (int g = 0; g < ng; ++g)
-                store_cols(y + r * py, K::sub(K::sub(load_cols(x + r * px, w, g, T(0)), vm[g]), vc[g]), w, g);
+    }
+
+    /* Column sums: T partials over FOLD_ROWS rows, folded into compensated doubles. */
+    template <class F> static void col_sum(int64_t n, int64_t w, double *sum, double *count, F row) {
+        T acc[COL_TILE_BYTES / sizeof(T)], cnt[COL_TILE_BYTES / sizeof(T)];
+        double hi[COL_TILE_BYTES / sizeof(T)], lo[COL_TILE_BYTES / sizeof(T)];
+        for (int64_t c = 0; c < w; ++c) hi[c] = lo[c] = 0.0;
+        if (count)
+            for (int64_t c = 0; c < w; ++c) count[c] = 0.0;
+        for (int64_t r0 = 0; r0 < n; r0 += FOLD_ROWS) {
+            const int64_t r1 = n - r0 > FOLD_ROWS ? r0 + FOLD_ROWS : n;
+            for (int64_t c = 0; c < w; ++c) acc[c] = cnt[c] = T(0);
+            for (int64_t r = r0; r < r1; ++r) row(r, acc, cnt);
+            for (int64_t c = 0; c < w; ++c) {
+                Sum2 s = {hi[c], lo[c]};
+                s.add((double)acc[c]);
+                hi[c] = s.hi;
+                lo[c] = s.lo;
+            }
+            if (count)
+                for (int64_t c = 0; c < w; ++c) count[c] += (double)cnt[c];
+        }
+        for (int64_t c = 0; c < w; ++c) sum[c] = hi[c] + lo[c];
+    }
+
+    static void col_rexp_store(const T *x, int64_t n, int64_t px, int64_t w, const T *m, T *y, int64_t py,
+                               double *sum) {
+        col_sum(n, w, sum, nullptr, [&](int64_t r, T *acc, T *) {
+            const T *xr = x + r * px;
+            T *yr = y + r * py;
+            each_vector(w, [&](int64_t c, int64_t k) {
+                V e = K::exp_nonpos(K::sub(ld(xr + c, k, T(0)), ld(m + c, k, T(0))));
+                st(yr + c, e, k);
+                st(acc + c, K::add(ld(acc + c, k, T(0)), e), k);
+            });
+        });
+    }
+
+    static void col_rexp_sum_excl(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum,
+                                  double *count) {
+        col_sum(n, w, sum, count, [&](int64_t r, T *acc, T *cnt) {
+            const T *xr = x + r * px;
+            each_vector(w, [&](int64_t c, int64_t k) {
+                V xv = ld(xr + c, k, T(0)), mv = ld(m + c, k, T(0));
+                st(acc + c, K::add(ld(acc + c, k, T(0)), K::zero_where_eq(K::exp_nonpos(K::sub(xv, mv)), xv, mv)), k);
+                st(cnt + c, K::add(ld(cnt + c, k, T(0)), K::one_where_eq(xv, mv)), k);
+            });
+        });
+    }
+
+    static void col_scale(T *y, int64_t n, int64_t py, int64_t w, const T *s) {
+        for (int64_t r = 0; r < n; ++r) {
+            T *yr = y + r * py;
+            each_vector(w, [&](int64_t c, int64_t k) { st(yr + c, K::mul(ld(yr + c, k, T(0)), ld(s + c, k, T(0))), k); });
+        }
+    }
+
+    static void col_rexp_scale_store(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *s, T *y,
+                                     int64_t py) {
+        for (int64_t r = 0; r < n; ++r) {
+            const T *xr = x + r * px;
+            T *yr = y + r * py;
+            each_vector(w, [&](int64_t c, int64_t k) {
+                V e = K::exp_nonpos(K::sub(ld(xr + c, k, T(0)), ld(m + c, k, T(0))));
+                st(yr + c, K::mul(e, ld(s + c, k, T(0))), k);
+            });
+        }
+    }
+
+    static void col_shift_store(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *off, T *y,
+                                int64_t py) {
+        for (int64_t r = 0; r < n; ++r) {
+            const T *xr = x + r * px;
+            T *yr = y + r * py;
+            each_vector(w, [&](int64_t c, int64_t k) {
+                st(yr + c, K::sub(K::sub(ld(xr + c, k, T(0)), ld(m + c, k, T(0))), ld(off + c, k, T(0))), k);
+            });
+        }
+    }
+
+    /* Merge a block's per-column (max bm, sum over x != bm, count of x == bm) into the
+     * running (M, sum hi/lo, count), rescaling whichever side has the smaller max. */
+    static void col_merge(int64_t w, const T *bm, const double *bsum, const double *bcount, T *M, double *hi,
+                          double *lo, double *count) {
+        const V zero = K::set1(T(0));
+        each_vector(w, [&](int64_t c, int64_t k) {
+            V d = K::sub(ld(M + c, k, T(0)), ld(bm + c, k, T(0)));
+            V e = K::exp_nonpos(K::sub(zero, K::max(d, K::sub(zero, d))));  /* exp(-|M - m|) */
+            double f[W];
+            K::to_double(e, f);
+            for (int64_t i = 0; i < k; ++i) {
+                const int64_t j = c + i;
+                if (bm[j] > M[j]) {
+                    hi[j] = bsum[j] + (hi[j] + lo[j] + count[j]) * f[i];
+                    lo[j] = 0.0;
+                    count[j] = bcount[j];
+                    M[j] = bm[j];
+                    continue;
+                }
+                const double v = bm[j] == M[j] ? bsum[j] : (bsum[j] + bcount[j]) * f[i];
+                if (bm[j] == M[j]) count[j] += bcount[j];
+                Sum2 s = {hi[j], lo[j]};
+                s.add(v);
+                hi[j] = s.hi;
+                lo[j] = s.lo;
+            }
+        });
     }
 
     /* constexpr: the tier tables are filled at compile time, so no code of
      * this tier runs at load time on a CPU that may lack it. */
     static constexpr KernelTable<T> table() {
         return {max, rexp_store, rexp_sum_excl, scale, rexp_scale_store, shift_store,
-                TILE, col_max, col_rexp_store, col_rexp_sum_excl, col_scale, col_shift_store};
+                SMALL_MAX, small_rows,
+                col_max, col_rexp_store, col_rexp_sum_excl, col_scale, col_rexp_scale_store, col_shift_store,
+                col_merge};
     }
 };

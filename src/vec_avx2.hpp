@@ -4,6 +4,8 @@
  * written and never fault. exp: see exp_constants.hpp; AVX2 has no vscalef,
  * so 2^k1 and 2^k2 are built from exponent bits (the round-to-integer magic
  * number leaves k in the low mantissa bits; a shift moves it into the exponent).
+ * Lanes whose result rounds to 0 (t < lowest, -inf) are computed as exp(0) and
+ * zeroed: computing a value that underflows costs a microcode assist on Intel.
  * Needs: -mavx2 -mfma (see setup.py).
  */
 #ifndef FS_VEC_AVX2_HPP
@@ -51,7 +53,8 @@ struct VecF32 {
     }
     static inline V exp_nonpos(V t) {
         typedef ExpF32 C;
-        t = _mm256_max_ps(_mm256_set1_ps(C::lowest), t);  /* second operand: NaN passes */
+        const V keep = _mm256_cmp_ps(t, _mm256_set1_ps(C::lowest), _CMP_NLT_UQ);
+        t = _mm256_and_ps(t, keep);
         V k = _mm256_sub_ps(_mm256_fmadd_ps(t, _mm256_set1_ps(C::log2e), _mm256_set1_ps(C::round_magic)),
                             _mm256_set1_ps(C::round_magic));
         V r = _mm256_fnmadd_ps(k, _mm256_set1_ps(C::ln2_hi), t);
@@ -64,7 +67,7 @@ struct VecF32 {
         p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
         V k1 = _mm256_max_ps(k, _mm256_set1_ps(C::k_normal));
         V k2 = _mm256_sub_ps(k, k1);
-        return _mm256_mul_ps(_mm256_mul_ps(p, pow2(k1)), pow2(k2));
+        return _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(p, pow2(k1)), pow2(k2)), keep);
     }
 };
 
@@ -106,7 +109,8 @@ struct VecF64 {
     }
     static inline V exp_nonpos(V t) {
         typedef ExpF64 C;
-        t = _mm256_max_pd(_mm256_set1_pd(C::lowest), t);
+        const V keep = _mm256_cmp_pd(t, _mm256_set1_pd(C::lowest), _CMP_NLT_UQ);
+        t = _mm256_and_pd(t, keep);
         V k = _mm256_sub_pd(_mm256_fmadd_pd(t, _mm256_set1_pd(C::log2e), _mm256_set1_pd(C::round_magic)),
                             _mm256_set1_pd(C::round_magic));
         V r = _mm256_fnmadd_pd(k, _mm256_set1_pd(C::ln2_hi), t);
@@ -124,7 +128,7 @@ struct VecF64 {
         p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
         V k1 = _mm256_max_pd(k, _mm256_set1_pd(C::k_normal));
         V k2 = _mm256_sub_pd(k, k1);
-        return _mm256_mul_pd(_mm256_mul_pd(p, pow2(k1)), pow2(k2));
+        return _mm256_and_pd(_mm256_mul_pd(_mm256_mul_pd(p, pow2(k1)), pow2(k2)), keep);
     }
 };
 

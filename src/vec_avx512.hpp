@@ -3,7 +3,9 @@
  * Tails use masked loads and stores: lanes past the end are neither read nor
  * written (a masked-off lane never faults), so no byte past an array is touched.
  * exp: see exp_constants.hpp; here 2^k is applied with vscalefps/pd, which
- * rounds once into the subnormal range and needs no integer tricks.
+ * rounds once into the subnormal range and needs no integer tricks. Lanes whose
+ * result rounds to 0 (t < lowest, -inf) are masked out of the computation:
+ * computing a value that underflows costs a microcode assist on Intel cores.
  * Needs: -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma (see setup.py).
  */
 #ifndef FS_VEC_AVX512_HPP
@@ -38,7 +40,8 @@ struct VecF32 {
     }
     static inline V exp_nonpos(V t) {
         typedef ExpF32 C;
-        t = _mm512_max_ps(_mm512_set1_ps(C::lowest), t);  /* second operand: NaN passes */
+        const __mmask16 keep = _mm512_cmp_ps_mask(t, _mm512_set1_ps(C::lowest), _CMP_NLT_UQ);
+        t = _mm512_maskz_mov_ps(keep, t);
         V k = _mm512_sub_ps(_mm512_fmadd_ps(t, _mm512_set1_ps(C::log2e), _mm512_set1_ps(C::round_magic)),
                             _mm512_set1_ps(C::round_magic));
         V r = _mm512_fnmadd_ps(k, _mm512_set1_ps(C::ln2_hi), t);
@@ -49,7 +52,7 @@ struct VecF32 {
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c2));
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c1));
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-        return _mm512_scalef_ps(p, k);
+        return _mm512_maskz_scalef_ps(keep, p, k);
     }
 };
 
@@ -79,7 +82,8 @@ struct VecF64 {
     static inline void to_double(V v, double *d) { _mm512_storeu_pd(d, v); }
     static inline V exp_nonpos(V t) {
         typedef ExpF64 C;
-        t = _mm512_max_pd(_mm512_set1_pd(C::lowest), t);
+        const __mmask8 keep = _mm512_cmp_pd_mask(t, _mm512_set1_pd(C::lowest), _CMP_NLT_UQ);
+        t = _mm512_maskz_mov_pd(keep, t);
         V k = _mm512_sub_pd(_mm512_fmadd_pd(t, _mm512_set1_pd(C::log2e), _mm512_set1_pd(C::round_magic)),
                             _mm512_set1_pd(C::round_magic));
         V r = _mm512_fnmadd_pd(k, _mm512_set1_pd(C::ln2_hi), t);
@@ -95,7 +99,7 @@ struct VecF64 {
         p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c2));
         p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c1));
         p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
-        return _mm512_scalef_pd(p, k);
+        return _mm512_maskz_scalef_pd(keep, p, k);
     }
 };
 

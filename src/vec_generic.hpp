@@ -44,7 +44,7 @@ template <class Tp, class Bits, class C> struct VecGeneric {
     }
     static inline T exp1(T t) {
         if (!(t == t)) return t;  /* NaN: no float-to-int conversion below */
-        t = t < C::lowest ? C::lowest : t;
+        if (t < C::lowest) return T(0);
         T k = (t * C::log2e + C::round_magic) - C::round_magic;
         T r = (t - k * C::ln2_hi) - k * C::ln2_lo;
         T p = C::poly(r);

@@ -1,0 +1,74 @@
+"""Fixtures shared by the suite.
+
+* ``isa``: parametrized over every SIMD tier this CPU supports
+  (``fastsoftmax._core.supported_tiers()``); switches the kernel table for the
+  test and restores the tier that was in use afterwards.
+* ``threads``: a helper ``threads(fn)`` that calls ``fn()`` at 1 and at 2
+  threads, asserts the two results are bit-identical and returns the result.
+* ``rng``: a seeded NumPy generator, different per test but reproducible.
+* Hypothesis profiles: ``ci`` (the default: 200 examples, no deadline) and
+  ``long`` (2000 examples); pick one with HYPOTHESIS_PROFILE=long.
+
+Long runs beyond the default suite are behind FASTSOFTMAX_LONG_TESTS=1.
+"""
+import os
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))  # for `import _helpers`
+
+import fastsoftmax  # noqa: E402
+from fastsoftmax import _core  # noqa: E402
+
+from _helpers import at_1_and_2_threads  # noqa: E402
+
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "ci", max_examples=200, deadline=None, print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    settings.register_profile(
+        "long", max_examples=2000, deadline=None, print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    pass
+
+TIERS = _core.supported_tiers()
+
+
+@pytest.fixture(params=TIERS)
+def isa(request):
+    """Run the test once per supported SIMD tier; yields the tier name."""
+    old = _core.get_tier()
+    _core.set_tier(request.param)
+    assert fastsoftmax.isa() == request.param
+    try:
+        yield request.param
+    finally:
+        _core.set_tier(old)
+
+
+@pytest.fixture
+def threads():
+    """threads(fn): fn() at 1 and 2 threads, bit-identical, returns the result."""
+    return at_1_and_2_threads
+
+
+@pytest.fixture
+def rng(request):
+    seed = zlib.crc32(request.node.nodeid.encode())
+    return np.random.default_rng(seed)
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_state():
+    """No test may leak a thread count or tier into the next one."""
+    n, t = fastsoftmax.get_num_threads(), _core.get_tier()
+    yield
+    assert fastsoftmax.get_num_threads() == n, "a test changed the thread count"
+    assert _core.get_tier() == t, "a test changed the SIMD tier"
