@@ -1,4 +1,4 @@
-"""Command line: `python -m fastsoftmax info`."""
+"""Command line: `python -m fastsoftmax info` and `python -m fastsoftmax bench`."""
 import argparse
 import platform
 import sys
@@ -35,8 +35,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastsoftmax")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="build, SIMD tier and threads")
+    from . import _bench  # numpy only at import; the peers load inside the bench worker
+    _bench.add_parser(sub)
     args = parser.parse_args(argv)
-    return {"info": info}[args.command](args)
+    return {"info": info, "bench": _bench.main}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -32,10 +32,14 @@ const int64_t PARALLEL_MIN_ELEMENTS = 32768;
 const int64_t LONG_BYTES = 256 * 1024;
 /* Block of the two-sweep path: read twice per pass, so it should sit in L1. */
 const int64_t BLOCK_BYTES = 16 * 1024;
+/* Outputs of at least this many bytes are written with non-temporal stores. */
+const int64_t STREAM_BYTES = 32 * 1024 * 1024;
 /* Column tiles up to this size (bytes) take three sweeps in cache. */
-const int64_t COL_SHORT_BYTES = 256 * 1024;
-/* Row blocks of taller column tiles: read twice (max, then sum), kept in L1/L2. */
-const int64_t COL_BLOCK_BYTES = 64 * 1024;
+const int64_t COL_SHORT_BYTES = 512 * 1024;
+/* Widest column tile, bytes per row (the per-column state then fits in L1/L2). */
+const int64_t COL_TILE_BYTES = 16 * 1024;
+/* Rows per block of tall column tiles: read twice (max, then sum) from cache. */
+const int64_t COL_BLOCK_ROWS = 16;
 
 struct Outer {             /* the non-reduced dimensions, coalesced */
     int nd;
@@ -120,6 +124,7 @@ template <class T> struct Plan {
     int64_t n, xsn, ysn;   /* axis length and strides in elements */
     int64_t block;         /* two-sweep block, elements */
     bool long_slices;
+    bool stream;           /* output far larger than the caches: non-temporal stores */
 
     /* Combine per-block (max, sum over x != max, count of x == max). */
     struct Stat { T m; double sum, count; };
@@ -145,18 +150,21 @@ template <class T> struct Plan {
         *count = cnt;
     }
 
-    /* One slice of length n at most LONG_BYTES, contiguous. */
-    void short_contiguous(const T *x, T *y) const {
+    /* One slice of length n at most LONG_BYTES, contiguous. `next` is the next
+     * row's start (prefetched) or null; with `stage` (streaming outputs) the
+     * exp values go to that per-thread buffer, so y is written once, non-temporally. */
+    void short_contiguous(const T *x, T *y, const T *next = nullptr, T *stage = nullptr) const {
         T m = k->max(x, n);
         if (op == FS_SOFTMAX) {
-            double s = k->rexp_store(x, n, m, y);
-            k->scale(y, n, (T)(1.0 / s));
+            T *e = stage ? stage : y;
+            double s = k->rexp_store(x, n, m, e, next);
+            k->scale_store[stage != nullptr](e, n, (T)(1.0 / s), y);
             return;
         }
         double count;
-        double rest = k->rexp_sum_excl(x, n, m, &count);
+        double rest = k->rexp_sum_excl(x, n, m, &count, next);
         if (op == FS_LOG_SOFTMAX)
-            k->shift_store(x, n, m, (T)log_softmax_offset(m, rest, count), y);
+            k->shift_store[stream](x, n, m, (T)log_softmax_offset(m, rest, count), y);
         else
             *y = (T)((double)m + log_sum(rest, count));
     }
@@ -201,7 +209,8 @@ template <class T> struct Plan {
         int64_t len;
         const T *xb = block_in(x, b, &len, buf);
         st->m = k->max(xb, len);
-        st->sum = k->rexp_sum_excl(xb, len, st->m, &st->count);
+        const T *next = xsn == 1 && (b + 1) * block < n ? x + (b + 1) * block : nullptr;
+        st->sum = k->rexp_sum_excl(xb, len, st->m, &st->count, next);
     }
 
     /* Second sweep over block b: c is 1/sum (softmax) or the log offset. */
@@ -209,10 +218,11 @@ template <class T> struct Plan {
         int64_t len;
         const T *xb = block_in(x, b, &len, buf);
         T *yb = ysn == 1 ? y + b * block : buf;
+        const bool nt = stream && ysn == 1;
         if (op == FS_SOFTMAX)
-            k->rexp_scale_store(xb, len, M, c, yb);
+            k->rexp_scale_store[nt](xb, len, M, c, yb);
         else
-            k->shift_store(xb, len, M, c, yb);
+            k->shift_store[nt](xb, len, M, c, yb);
         if (ysn != 1) scatter(buf, len, y + b * block * ysn, ysn);
     }
 
@@ -253,7 +263,8 @@ template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, in
         parallel(t, [&]() {
             T *buf = nullptr;
             typename Plan<T>::Stat *st = nullptr;
-            bool need_buf = p.long_slices ? (p.xsn != 1 || p.ysn != 1) : (p.xsn != 1 || (p.op != FS_LOGSUMEXP && p.ysn != 1));
+            const bool contiguous = p.xsn == 1 && (p.op == FS_LOGSUMEXP || p.ysn == 1);
+            const bool need_buf = p.long_slices ? (p.xsn != 1 || p.ysn != 1) : !contiguous || (p.stream && p.op == FS_SOFTMAX);
             if (need_buf) buf = (T *)malloc(sizeof(T) * (p.long_slices ? p.block : p.n));
             if (p.long_slices) st = (typename Plan<T>::Stat *)malloc(sizeof(*st) * nb);
             if ((need_buf && !buf) || (p.long_slices && !st)) {
@@ -276,10 +287,16 @@ template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, in
                         p.k->small_rows(p.op, x + it.xoff, 0, y + it.yoff, 0, p.n, 1);
                         continue;
                     }
-                    if (p.long_slices)
+                    if (p.long_slices) {
                         p.long_slice(x + it.xoff, y + it.yoff, st, buf);
-                    else
+                    } else if (contiguous) {
+                        Odometer nx = it;
+                        nx.next();
+                        p.short_contiguous(x + it.xoff, y + it.yoff, r + 1 < hi ? x + nx.xoff : nullptr,
+                                           p.stream ? buf : nullptr);
+                    } else {
                         p.short_slice(x + it.xoff, y + it.yoff, buf);
+                    }
                 }
             }
             free(buf);
@@ -335,20 +352,24 @@ template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, in
     return error ? -1 : 0;
 }
 
-/* Column plan: `inner` (unit x stride, length ni) is vectorised, in tiles of
- * COL_TILE_BYTES per row; y's stride along it is ys_inner (1 unless logsumexp).
- * A tile that fits COL_SHORT_BYTES takes three sweeps (max, exp stored and
- * summed, scale) in cache; a taller one two streaming sweeps: blocks of rows
- * give per-column (max, sum) that are merged, then one writing sweep. */
+/* Column plan: `inner` (unit x stride, length ni) is vectorised in tiles of
+ * w columns; y's stride along it is ys_inner (1 unless logsumexp).
+ * Short columns (n <= COL_SHORT_BYTES / 64 / itemsize rows) take three sweeps
+ * over a tile that stays in cache (max, exp stored and summed, scale); taller
+ * ones two streaming sweeps: blocks of COL_BLOCK_ROWS rows give per-column
+ * (max, sum) that are merged in order, then one writing sweep. A column's
+ * result depends on n only, never on w, so tiles can be cut to fit the threads. */
 template <class T> struct ColumnTile {
     enum { TW = COL_TILE_BYTES / sizeof(T) };
     T m[TW], off[TW], bm[TW];
     double sum[TW], lo[TW], count[TW], bsum[TW], bcount[TW];
 
+    static bool short_columns(int64_t n) { return n * 64 * (int64_t)sizeof(T) <= COL_SHORT_BYTES; }
+
     void run(const Plan<T> &p, const T *x, T *y, int64_t w, int64_t ys_inner) {
         const KernelTable<T> *k = p.k;
-        const int64_t n = p.n, isz = sizeof(T);
-        if (n * w * isz <= COL_SHORT_BYTES) {
+        const int64_t n = p.n;
+        if (short_columns(n)) {
             k->col_max(x, n, p.xsn, w, m);
             if (p.op == FS_SOFTMAX) {
                 k->col_rexp_store(x, n, p.xsn, w, m, y, p.ysn, sum);
@@ -356,30 +377,33 @@ template <class T> struct ColumnTile {
                 k->col_scale(y, n, p.ysn, w, off);
                 return;
             }
-            k->col_rexp_sum_excl(x, n, p.xsn, w, m, sum, count);
+            k->col_rexp_sum(x, n, p.xsn, w, m, sum, count, nullptr);
         } else {
-            int64_t rows = COL_BLOCK_BYTES / (w * isz);
-            if (rows < 1) rows = 1;
+            const bool softmax = p.op == FS_SOFTMAX;
             for (int64_t c = 0; c < w; ++c) {
                 m[c] = -__builtin_inf();
                 sum[c] = lo[c] = count[c] = 0.0;
             }
-            for (int64_t r = 0; r < n; r += rows) {
-                const int64_t len = n - r < rows ? n - r : rows;
+            for (int64_t r = 0; r < n; r += COL_BLOCK_ROWS) {
+                const int64_t len = n - r < COL_BLOCK_ROWS ? n - r : COL_BLOCK_ROWS;
                 k->col_max(x + r * p.xsn, len, p.xsn, w, bm);
-                k->col_rexp_sum_excl(x + r * p.xsn, len, p.xsn, w, bm, bsum, bcount);
+                /* softmax needs only the plain sum (count 0 means "all in the sum") */
+                const T *next = r + COL_BLOCK_ROWS < n ? x + (r + COL_BLOCK_ROWS) * p.xsn : nullptr;
+                k->col_rexp_sum(x + r * p.xsn, len, p.xsn, w, bm, bsum, softmax ? nullptr : bcount, next);
+                if (softmax)
+                    for (int64_t c = 0; c < w; ++c) bcount[c] = 0.0;
                 k->col_merge(w, bm, bsum, bcount, m, sum, lo, count);
             }
             for (int64_t c = 0; c < w; ++c) sum[c] += lo[c];
-            if (p.op == FS_SOFTMAX) {
+            if (softmax) {
                 for (int64_t c = 0; c < w; ++c) off[c] = (T)(1.0 / (sum[c] + count[c]));
-                k->col_rexp_scale_store(x, n, p.xsn, w, m, off, y, p.ysn);
+                k->col_rexp_scale_store[p.stream](x, n, p.xsn, w, m, off, y, p.ysn);
                 return;
             }
         }
         if (p.op == FS_LOG_SOFTMAX) {
             for (int64_t c = 0; c < w; ++c) off[c] = (T)log_softmax_offset(m[c], sum[c], count[c]);
-            k->col_shift_store(x, n, p.xsn, w, m, off, y, p.ysn);
+            k->col_shift_store[p.stream](x, n, p.xsn, w, m, off, y, p.ysn);
         } else {
             for (int64_t c = 0; c < w; ++c) y[c * ys_inner] = (T)((double)m[c] + log_sum(sum[c], count[c]));
         }
@@ -388,13 +412,21 @@ template <class T> struct ColumnTile {
 
 template <class T> int run_columns(Plan<T> &p, const T *x, T *y, const Outer &o, int64_t ni, int64_t ys_inner,
                                    int nthreads) {
-    const int64_t tile = ColumnTile<T>::TW;
+    typedef ColumnTile<T> Tile;
+    const int64_t line = 64 / (int64_t)sizeof(T);
+    /* Widest tile: all of a short column tile in cache, or TW for tall ones. */
+    int64_t tile = Tile::short_columns(p.n) ? COL_SHORT_BYTES / (p.n * (int64_t)sizeof(T)) / line * line : Tile::TW;
+    if (tile > Tile::TW) tile = Tile::TW;
+    const int t = thread_count(nthreads, o.count * ni * p.n, o.count * ((ni + line - 1) / line));
+    if (o.count * ((ni + tile - 1) / tile) < t) {  /* too few tiles: narrow them, whole lines */
+        const int64_t per_outer = (t + o.count - 1) / o.count;
+        tile = ((ni + per_outer - 1) / per_outer + line - 1) / line * line;
+    }
     const int64_t ntiles = (ni + tile - 1) / tile;
     const int64_t items = o.count * ntiles;
-    const int t = thread_count(nthreads, o.count * ni * p.n, items);
     int error = 0;
     parallel(t, [&]() {
-        ColumnTile<T> *ct = (ColumnTile<T> *)malloc(sizeof(ColumnTile<T>));
+        Tile *ct = (Tile *)malloc(sizeof(Tile));
         if (!ct) {
 #ifdef _OPENMP
 #pragma omp atomic write
@@ -498,6 +530,7 @@ int run(int op, const KernelTable<T> *k, const char *xb, char *yb, int ndim, con
 
     p.block = BLOCK_BYTES / isz;
     p.long_slices = p.n * isz > LONG_BYTES;
+    p.stream = !lse && o.count * p.n * isz >= STREAM_BYTES;
 
     /* Column plan: the axis is strided and an outer dim has unit stride. */
     if (p.xsn != 1) {

@@ -11,27 +11,32 @@
 #define FS_KERNELS_H
 #include <stdint.h>
 
-/* A column tile spans this many bytes of each row (512 float32, 256 float64). */
-enum { COL_TILE_BYTES = 2048 };
-
 template <class T> struct KernelTable {
     T (*max)(const T *x, int64_t n);
-    double (*rexp_store)(const T *x, int64_t n, T m, T *y);            /* y = exp(x-m), returns sum */
-    double (*rexp_sum_excl)(const T *x, int64_t n, T m, double *count); /* sum over x != m; count x == m */
-    void (*scale)(T *y, int64_t n, T s);                                 /* y *= s */
-    void (*rexp_scale_store)(const T *x, int64_t n, T m, T s, T *y);   /* y = exp(x-m) * s */
-    void (*shift_store)(const T *x, int64_t n, T m, T c, T *y);         /* y = (x-m) - c */
+    /* y = exp(x-m), returns the sum; `next` (or null) is prefetched: the next row. */
+    double (*rexp_store)(const T *x, int64_t n, T m, T *y, const T *next);
+    /* sum of exp(x-m) over x != m, count of x == m */
+    double (*rexp_sum_excl)(const T *x, int64_t n, T m, double *count, const T *next);
+    /* The writing kernels come in pairs: [0] plain stores, [1] non-temporal stores. */
+    void (*scale_store[2])(const T *e, int64_t n, T s, T *y);               /* y = e * s (e may be y) */
+    void (*rexp_scale_store[2])(const T *x, int64_t n, T m, T s, T *y);    /* y = exp(x-m) * s */
+    void (*shift_store[2])(const T *x, int64_t n, T m, T c, T *y);         /* y = (x-m) - c */
 
     int small_max; /* small_rows takes rows of n <= small_max */
     void (*small_rows)(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t rows);
 
-    /* Column tiles: w <= COL_TILE_BYTES / sizeof(T) columns. */
+    /* Column tiles: n rows of w contiguous columns, row r at x + r * px. */
     void (*col_max)(const T *x, int64_t n, int64_t px, int64_t w, T *m);
     void (*col_rexp_store)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, T *y, int64_t py, double *sum);
-    void (*col_rexp_sum_excl)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count);
+    /* count null: plain sum; else the sum over x != m and the count of x == m */
+    /* `next`: the same rows of the next block (prefetched while this one is summed), or null */
+    void (*col_rexp_sum)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count,
+                         const T *next);
     void (*col_scale)(T *y, int64_t n, int64_t py, int64_t w, const T *s);
-    void (*col_rexp_scale_store)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *s, T *y, int64_t py);
-    void (*col_shift_store)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *off, T *y, int64_t py);
+    void (*col_rexp_scale_store[2])(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *s, T *y,
+                                    int64_t py);
+    void (*col_shift_store[2])(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *off, T *y,
+                               int64_t py);
     void (*col_merge)(int64_t w, const T *bm, const double *bsum, const double *bcount, T *M, double *hi, double *lo,
                       double *count);
 };

@@ -13,7 +13,7 @@
 template <class K> struct Kernels {
     typedef typename K::T T;
     typedef typename K::V V;
-    enum { W = K::W, SMALL_MAX = 4 * K::W, CHUNK = 64 * K::W, FOLD_ROWS = 32 };
+    enum { W = K::W, SMALL_MAX = 4 * K::W, CHUNK = 64 * K::W, FOLD_ROWS = 32, COL_PREFETCH_ROWS = 16 };
 
     static inline T neg_inf() { return -__builtin_inf(); }
 
@@ -36,6 +36,45 @@ template <class K> struct Kernels {
         return s;
     }
 
+    /* k lanes at p: a full vector when k == W (folded at compile time), else masked. */
+    static inline V ld(const T *p, int64_t k, T fill) { return k == W ? K::load(p) : K::load_part(p, k, fill); }
+    static inline void st(T *p, V v, int64_t k) {
+        if (k == W) K::store(p, v); else K::store_part(p, v, k);
+    }
+    template <class F> static inline void each_vector(int64_t w, F f) {
+        int64_t c = 0;
+        for (; c + W <= w; c += W) f(c, (int64_t)W);
+        if (c < w) f(c, w - c);
+    }
+
+    /* Touch the cache lines of next[0, 4W): the next row streams in while this one computes. */
+    static inline void prefetch(const T *next) {
+        if (!next) return;
+        for (unsigned b = 0; b < 4 * W * sizeof(T); b += 64) __builtin_prefetch((const char *)next + b, 0, 3);
+    }
+
+    /* y[i] = f(i) over n elements. NT: non-temporal stores for outputs far larger
+     * than the cache (no read-for-ownership, no eviction of the input); they need
+     * aligned addresses, so the head up to the first aligned vector is masked. */
+    template <bool NT, class F> static inline void map_store(T *y, int64_t n, F f) {
+        int64_t i = 0;
+        if (NT) {
+            const uintptr_t vb = W * sizeof(T), mis = (uintptr_t)y % vb;
+            int64_t h = mis ? (int64_t)((vb - mis) / sizeof(T)) : 0;
+            if (h > n) h = n;
+            if (h) K::store_part(y, f(0, h), h);
+            i = h;
+            for (; i + W <= n; i += W) K::store_stream(y + i, f(i, (int64_t)W));
+        }
+        for (; i + 2 * W <= n; i += 2 * W) {
+            K::store(y + i, f(i, (int64_t)W));
+            K::store(y + i + W, f(i + W, (int64_t)W));
+        }
+        for (; i + W <= n; i += W) K::store(y + i, f(i, (int64_t)W));
+        if (i < n) K::store_part(y + i, f(i, n - i), n - i);
+        if (NT) K::stream_fence();
+    }
+
     static T max(const T *x, int64_t n) {
         V a0 = K::set1(neg_inf()), a1 = a0, a2 = a0, a3 = a0;
         int64_t i = 0;
@@ -50,13 +89,14 @@ template <class K> struct Kernels {
         return K::hmax(K::max(K::max(a0, a1), K::max(a2, a3)));
     }
 
-    static double rexp_store(const T *x, int64_t n, T m, T *y) {
+    static double rexp_store(const T *x, int64_t n, T m, T *y, const T *next) {
         const V vm = K::set1(m);
         Sum2 total = {0.0, 0.0};
         for (int64_t i = 0; i < n;) {
             const int64_t end = n - i > CHUNK ? i + CHUNK : n;
             V s0 = K::set1(T(0)), s1 = s0, s2 = s0, s3 = s0;
             for (; i + 4 * W <= end; i += 4 * W) {
+                prefetch(next ? next + i : nullptr);
                 V e0 = K::exp_nonpos(K::sub(K::load(x + i), vm));
                 V e1 = K::exp_nonpos(K::sub(K::load(x + i + W), vm));
                 V e2 = K::exp_nonpos(K::sub(K::load(x + i + 2 * W), vm));
@@ -88,7 +128,7 @@ template <class K> struct Kernels {
 
     /* The count may include tail lanes when m == -inf; every caller then gets
      * NaN or -inf whatever the count, so it is not masked. */
-    static double rexp_sum_excl(const T *x, int64_t n, T m, double *count) {
+    static double rexp_sum_excl(const T *x, int64_t n, T m, double *count, const T *next) {
         const V vm = K::set1(m);
         Sum2 total = {0.0, 0.0};
         double cnt = 0.0;
@@ -96,6 +136,7 @@ template <class K> struct Kernels {
             const int64_t end = n - i > CHUNK ? i + CHUNK : n;
             V s0 = K::set1(T(0)), s1 = s0, c0 = s0, c1 = s0;
             for (; i + 2 * W <= end; i += 2 * W) {
+                if (next && (i & (4 * W - 1)) == 0) prefetch(next + i);
                 V x0 = K::load(x + i), x1 = K::load(x + i + W);
                 s0 = K::add(s0, K::zero_where_eq(K::exp_nonpos(K::sub(x0, vm)), x0, vm));
                 s1 = K::add(s1, K::zero_where_eq(K::exp_nonpos(K::sub(x1, vm)), x1, vm));
@@ -115,39 +156,22 @@ template <class K> struct Kernels {
         return total.value();
     }
 
-    static void scale(T *y, int64_t n, T s) {
+    template <bool NT> static void scale_store(const T *e, int64_t n, T s, T *y) {
         const V vs = K::set1(s);
-        int64_t i = 0;
-        for (; i + 2 * W <= n; i += 2 * W) {
-            K::store(y + i, K::mul(K::load(y + i), vs));
-            K::store(y + i + W, K::mul(K::load(y + i + W), vs));
-        }
-        for (; i + W <= n; i += W) K::store(y + i, K::mul(K::load(y + i), vs));
-        if (i < n) K::store_part(y + i, K::mul(K::load_part(y + i, n - i, T(0)), vs), n - i);
+        map_store<NT>(y, n, [&](int64_t i, int64_t k) { return K::mul(ld(e + i, k, T(0)), vs); });
     }
 
-    static void rexp_scale_store(const T *x, int64_t n, T m, T s, T *y) {
+    template <bool NT> static void rexp_scale_store(const T *x, int64_t n, T m, T s, T *y) {
         const V vm = K::set1(m), vs = K::set1(s);
-        int64_t i = 0;
-        for (; i + 2 * W <= n; i += 2 * W) {
-            K::store(y + i, K::mul(K::exp_nonpos(K::sub(K::load(x + i), vm)), vs));
-            K::store(y + i + W, K::mul(K::exp_nonpos(K::sub(K::load(x + i + W), vm)), vs));
-        }
-        for (; i + W <= n; i += W) K::store(y + i, K::mul(K::exp_nonpos(K::sub(K::load(x + i), vm)), vs));
-        if (i < n)
-            K::store_part(y + i, K::mul(K::exp_nonpos(K::sub(K::load_part(x + i, n - i, neg_inf()), vm)), vs), n - i);
+        map_store<NT>(y, n, [&](int64_t i, int64_t k) {
+            return K::mul(K::exp_nonpos(K::sub(ld(x + i, k, neg_inf()), vm)), vs);
+        });
     }
 
     /* (x - m) - c: x - m is exact or rounds once, and never cancels against c. */
-    static void shift_store(const T *x, int64_t n, T m, T c, T *y) {
+    template <bool NT> static void shift_store(const T *x, int64_t n, T m, T c, T *y) {
         const V vm = K::set1(m), vc = K::set1(c);
-        int64_t i = 0;
-        for (; i + 2 * W <= n; i += 2 * W) {
-            K::store(y + i, K::sub(K::sub(K::load(x + i), vm), vc));
-            K::store(y + i + W, K::sub(K::sub(K::load(x + i + W), vm), vc));
-        }
-        for (; i + W <= n; i += W) K::store(y + i, K::sub(K::sub(K::load(x + i), vm), vc));
-        if (i < n) K::store_part(y + i, K::sub(K::sub(K::load_part(x + i, n - i, T(0)), vm), vc), n - i);
+        map_store<NT>(y, n, [&](int64_t i, int64_t k) { return K::sub(K::sub(ld(x + i, k, T(0)), vm), vc); });
     }
 
     /* ---- many short rows (n <= 4W): each row stays in registers ---- */
@@ -195,98 +219,126 @@ template <class K> struct Kernels {
      * x + r * px. Rows outside, columns inside: each row segment is read as
      * one contiguous stream; per-column state lives in small arrays (L1). ---- */
 
-    static inline V ld(const T *p, int64_t k, T fill) { return k == W ? K::load(p) : K::load_part(p, k, fill); }
-    static inline void st(T *p, V v, int64_t k) {
-        if (k == W) K::store(p, v); else K::store_part(p, v, k);
-    }
-    template <class F> static inline void each_vector(int64_t w, F f) {
-        int64_t c = 0;
-        for (; c + W <= w; c += W) f(c, (int64_t)W);
-        if (c < w) f(c, w - c);
-    }
-
     static void col_max(const T *x, int64_t n, int64_t px, int64_t w, T *m) {
-        each_vector(w, [&](int64_t c, int64_t k) { st(m + c, K::set1(neg_inf()), k); });
-        for (int64_t r = 0; r < n; ++r) {
-            const T *xr = x + r * px;
-            each_vector(w, [&](int64_t c, int64_t k) { st(m + c, K::max(ld(m + c, k, T(0)), ld(xr + c, k, T(0))), k); });
+        for (int64_t g0 = 0; g0 < w; g0 += 4 * W) {
+            int64_t k[4];
+            V acc[4];
+            for (int j = 0; j < 4; ++j) {
+                const int64_t left = w - g0 - j * W;
+                k[j] = left < 0 ? 0 : left > W ? (int64_t)W : left;
+                acc[j] = K::set1(neg_inf());
+            }
+            for (int64_t r = 0; r < n; ++r) {
+                /* Rows are pages apart, beyond the hardware prefetchers' reach. */
+                if (r + COL_PREFETCH_ROWS < n)
+                    for (int j = 0; j < 4; ++j)
+                        if (k[j]) __builtin_prefetch(x + (r + COL_PREFETCH_ROWS) * px + g0 + j * W, 0, 3);
+                for (int j = 0; j < 4; ++j)
+                    if (k[j]) acc[j] = K::max(acc[j], ld(x + r * px + g0 + j * W, k[j], neg_inf()));
+            }
+            for (int j = 0; j < 4; ++j)
+                if (k[j]) st(m + g0 + j * W, acc[j], k[j]);
         }
     }
 
-    /* Column sums: T partials over FOLD_ROWS rows, folded into compensated doubles. */
-    template <class F> static void col_sum(int64_t n, int64_t w, double *sum, double *count, F row) {
-        T acc[COL_TILE_BYTES / sizeof(T)], cnt[COL_TILE_BYTES / sizeof(T)];
-        double hi[COL_TILE_BYTES / sizeof(T)], lo[COL_TILE_BYTES / sizeof(T)];
-        for (int64_t c = 0; c < w; ++c) hi[c] = lo[c] = 0.0;
-        if (count)
-            for (int64_t c = 0; c < w; ++c) count[c] = 0.0;
-        for (int64_t r0 = 0; r0 < n; r0 += FOLD_ROWS) {
-            const int64_t r1 = n - r0 > FOLD_ROWS ? r0 + FOLD_ROWS : n;
-            for (int64_t c = 0; c < w; ++c) acc[c] = cnt[c] = T(0);
-            for (int64_t r = r0; r < r1; ++r) row(r, acc, cnt);
-            for (int64_t c = 0; c < w; ++c) {
-                Sum2 s = {hi[c], lo[c]};
-                s.add((double)acc[c]);
-                hi[c] = s.hi;
-                lo[c] = s.lo;
+    /* Column sums, four vectors of columns at a time held in registers over
+     * FOLD_ROWS rows, then folded into compensated doubles: the order of the
+     * additions per column depends only on n. f(r, c, k, acc, cnt) adds row r's
+     * lanes [c, c+k) into acc (and cnt). */
+    template <class F>
+    static inline void col_sum(int64_t n, int64_t w, const T *m, double *sum, double *count, F f) {
+        for (int64_t g0 = 0; g0 < w; g0 += 4 * W) {
+            int64_t k[4];
+            for (int j = 0; j < 4; ++j) {
+                const int64_t left = w - g0 - j * W;
+                k[j] = left < 0 ? 0 : left > W ? (int64_t)W : left;
             }
+            const int64_t gw = w - g0 < 4 * W ? w - g0 : 4 * W;
+            V mv[4];
+            for (int j = 0; j < 4; ++j) mv[j] = k[j] ? ld(m + g0 + j * W, k[j], T(0)) : K::set1(T(0));
+            double hi[4 * W], lo[4 * W], cn[4 * W];
+            for (int64_t c = 0; c < gw; ++c) hi[c] = lo[c] = cn[c] = 0.0;
+            for (int64_t r0 = 0; r0 < n; r0 += FOLD_ROWS) {
+                const int64_t r1 = n - r0 > FOLD_ROWS ? r0 + FOLD_ROWS : n;
+                V acc[4], cnt[4];
+                for (int j = 0; j < 4; ++j) acc[j] = cnt[j] = K::set1(T(0));
+                for (int64_t r = r0; r < r1; ++r)
+                    for (int j = 0; j < 4; ++j)
+                        if (k[j]) f(r, g0 + j * W, k[j], mv[j], acc[j], cnt[j]);
+                for (int j = 0; j < 4 && k[j]; ++j) {
+                    double d[W];
+                    K::to_double(acc[j], d);
+                    for (int64_t i = 0; i < k[j]; ++i) {
+                        Sum2 s2 = {hi[j * W + i], lo[j * W + i]};
+                        s2.add(d[i]);
+                        hi[j * W + i] = s2.hi;
+                        lo[j * W + i] = s2.lo;
+                    }
+                    if (count) {
+                        K::to_double(cnt[j], d);
+                        for (int64_t i = 0; i < k[j]; ++i) cn[j * W + i] += d[i];
+                    }
+                }
+            }
+            for (int64_t c = 0; c < gw; ++c) sum[g0 + c] = hi[c] + lo[c];
             if (count)
-                for (int64_t c = 0; c < w; ++c) count[c] += (double)cnt[c];
+                for (int64_t c = 0; c < gw; ++c) count[g0 + c] = cn[c];
         }
-        for (int64_t c = 0; c < w; ++c) sum[c] = hi[c] + lo[c];
     }
 
     static void col_rexp_store(const T *x, int64_t n, int64_t px, int64_t w, const T *m, T *y, int64_t py,
                                double *sum) {
-        col_sum(n, w, sum, nullptr, [&](int64_t r, T *acc, T *) {
-            const T *xr = x + r * px;
-            T *yr = y + r * py;
-            each_vector(w, [&](int64_t c, int64_t k) {
-                V e = K::exp_nonpos(K::sub(ld(xr + c, k, T(0)), ld(m + c, k, T(0))));
-                st(yr + c, e, k);
-                st(acc + c, K::add(ld(acc + c, k, T(0)), e), k);
-            });
+        col_sum(n, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &acc, V &) {
+            V e = K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv));
+            st(y + r * py + c, e, k);
+            acc = K::add(acc, e);
         });
     }
 
-    static void col_rexp_sum_excl(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum,
-                                  double *count) {
-        col_sum(n, w, sum, count, [&](int64_t r, T *acc, T *cnt) {
-            const T *xr = x + r * px;
-            each_vector(w, [&](int64_t c, int64_t k) {
-                V xv = ld(xr + c, k, T(0)), mv = ld(m + c, k, T(0));
-                st(acc + c, K::add(ld(acc + c, k, T(0)), K::zero_where_eq(K::exp_nonpos(K::sub(xv, mv)), xv, mv)), k);
-                st(cnt + c, K::add(ld(cnt + c, k, T(0)), K::one_where_eq(xv, mv)), k);
+    /* With count: the sum leaves out x == m and counts those (for log1p);
+     * without: the plain sum of exp(x - m). */
+    static void col_rexp_sum(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count,
+                             const T *next) {
+        if (!count) {
+            col_sum(n, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &acc, V &) {
+                if (next) __builtin_prefetch(next + r * px + c, 0, 3);
+                acc = K::add(acc, K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv)));
             });
+            return;
+        }
+        col_sum(n, w, m, sum, count, [&](int64_t r, int64_t c, int64_t k, V mv, V &acc, V &cnt) {
+            if (next) __builtin_prefetch(next + r * px + c, 0, 3);
+            V xv = ld(x + r * px + c, k, T(0));
+            acc = K::add(acc, K::zero_where_eq(K::exp_nonpos(K::sub(xv, mv)), xv, mv));
+            cnt = K::add(cnt, K::one_where_eq(xv, mv));
         });
     }
 
     static void col_scale(T *y, int64_t n, int64_t py, int64_t w, const T *s) {
         for (int64_t r = 0; r < n; ++r) {
             T *yr = y + r * py;
-            each_vector(w, [&](int64_t c, int64_t k) { st(yr + c, K::mul(ld(yr + c, k, T(0)), ld(s + c, k, T(0))), k); });
+            map_store<false>(yr, w, [&](int64_t c, int64_t k) { return K::mul(ld(yr + c, k, T(0)), ld(s + c, k, T(0))); });
         }
     }
 
+    template <bool NT>
     static void col_rexp_scale_store(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *s, T *y,
                                      int64_t py) {
         for (int64_t r = 0; r < n; ++r) {
             const T *xr = x + r * px;
-            T *yr = y + r * py;
-            each_vector(w, [&](int64_t c, int64_t k) {
-                V e = K::exp_nonpos(K::sub(ld(xr + c, k, T(0)), ld(m + c, k, T(0))));
-                st(yr + c, K::mul(e, ld(s + c, k, T(0))), k);
+            map_store<NT>(y + r * py, w, [&](int64_t c, int64_t k) {
+                return K::mul(K::exp_nonpos(K::sub(ld(xr + c, k, T(0)), ld(m + c, k, T(0)))), ld(s + c, k, T(0)));
             });
         }
     }
 
+    template <bool NT>
     static void col_shift_store(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *off, T *y,
                                 int64_t py) {
         for (int64_t r = 0; r < n; ++r) {
             const T *xr = x + r * px;
-            T *yr = y + r * py;
-            each_vector(w, [&](int64_t c, int64_t k) {
-                st(yr + c, K::sub(K::sub(ld(xr + c, k, T(0)), ld(m + c, k, T(0))), ld(off + c, k, T(0))), k);
+            map_store<NT>(y + r * py, w, [&](int64_t c, int64_t k) {
+                return K::sub(K::sub(ld(xr + c, k, T(0)), ld(m + c, k, T(0))), ld(off + c, k, T(0)));
             });
         }
     }
@@ -323,9 +375,14 @@ template <class K> struct Kernels {
     /* constexpr: the tier tables are filled at compile time, so no code of
      * this tier runs at load time on a CPU that may lack it. */
     static constexpr KernelTable<T> table() {
-        return {max, rexp_store, rexp_sum_excl, scale, rexp_scale_store, shift_store,
+        return {max, rexp_store, rexp_sum_excl,
+                {scale_store<false>, scale_store<true>},
+                {rexp_scale_store<false>, rexp_scale_store<true>},
+                {shift_store<false>, shift_store<true>},
                 SMALL_MAX, small_rows,
-                col_max, col_rexp_store, col_rexp_sum_excl, col_scale, col_rexp_scale_store, col_shift_store,
+                col_max, col_rexp_store, col_rexp_sum, col_scale,
+                {col_rexp_scale_store<false>, col_rexp_scale_store<true>},
+                {col_shift_store<false>, col_shift_store<true>},
                 col_merge};
     }
 };

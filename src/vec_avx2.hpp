@@ -26,6 +26,8 @@ struct VecF32 {
     }
     static inline void store(T *p, V v) { _mm256_storeu_ps(p, v); }
     static inline void store_part(T *p, V v, int64_t n) { _mm256_maskstore_ps(p, first(n), v); }
+    static inline void store_stream(T *p, V v) { _mm256_stream_ps(p, v); }  /* p 32-byte aligned */
+    static inline void stream_fence() { _mm_sfence(); }
     static inline V add(V a, V b) { return _mm256_add_ps(a, b); }
     static inline V sub(V a, V b) { return _mm256_sub_ps(a, b); }
     static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
@@ -86,6 +88,8 @@ struct VecF64 {
     }
     static inline void store(T *p, V v) { _mm256_storeu_pd(p, v); }
     static inline void store_part(T *p, V v, int64_t n) { _mm256_maskstore_pd(p, first(n), v); }
+    static inline void store_stream(T *p, V v) { _mm256_stream_pd(p, v); }
+    static inline void stream_fence() { _mm_sfence(); }
     static inline V add(V a, V b) { return _mm256_add_pd(a, b); }
     static inline V sub(V a, V b) { return _mm256_sub_pd(a, b); }
     static inline V mul(V a, V b) { return _mm256_mul_pd(a, b); }

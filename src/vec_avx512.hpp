@@ -23,6 +23,8 @@ struct VecF32 {
     }
     static inline void store(T *p, V v) { _mm512_storeu_ps(p, v); }
     static inline void store_part(T *p, V v, int64_t n) { _mm512_mask_storeu_ps(p, first(n), v); }
+    static inline void store_stream(T *p, V v) { _mm512_stream_ps(p, v); }  /* p 64-byte aligned */
+    static inline void stream_fence() { _mm_sfence(); }
     static inline V add(V a, V b) { return _mm512_add_ps(a, b); }
     static inline V sub(V a, V b) { return _mm512_sub_ps(a, b); }
     static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
@@ -68,6 +70,8 @@ struct VecF64 {
     }
     static inline void store(T *p, V v) { _mm512_storeu_pd(p, v); }
     static inline void store_part(T *p, V v, int64_t n) { _mm512_mask_storeu_pd(p, first(n), v); }
+    static inline void store_stream(T *p, V v) { _mm512_stream_pd(p, v); }
+    static inline void stream_fence() { _mm_sfence(); }
     static inline V add(V a, V b) { return _mm512_add_pd(a, b); }
     static inline V sub(V a, V b) { return _mm512_sub_pd(a, b); }
     static inline V mul(V a, V b) { return _mm512_mul_pd(a, b); }

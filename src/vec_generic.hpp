@@ -21,6 +21,8 @@ template <class Tp, class Bits, class C> struct VecGeneric {
     }
     static inline void store(T *p, V a) { for (int i = 0; i < W; ++i) p[i] = a.v[i]; }
     static inline void store_part(T *p, V a, int64_t n) { for (int i = 0; i < n; ++i) p[i] = a.v[i]; }
+    static inline void store_stream(T *p, V a) { store(p, a); }  /* no portable non-temporal store */
+    static inline void stream_fence() {}
     static inline V add(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] += b.v[i]; return a; }
     static inline V sub(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] -= b.v[i]; return a; }
     static inline V mul(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] *= b.v[i]; return a; }

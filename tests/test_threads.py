@@ -1,0 +1,109 @@
+"""Bit-identical results at any thread count, on every plan and SIMD tier.
+
+The contract: "The result is bit-for-bit the same whatever the thread count."
+Inputs are large enough to run in parallel (src/driver.cpp stays on one
+thread below 32768 elements): many short rows, columns (short and tall
+tiles), gathered strided rows, one 3M-element row split across threads by its
+fixed blocks, a few long rows (split) and many long rows (one per thread).
+Each is computed at 1 and 2 threads (the `threads` fixture) and compared bit
+for bit; a few are also checked at 3 and 4 threads and against the oracle.
+"""
+import numpy as np
+import pytest
+
+import fastsoftmax
+from _helpers import OPS, call, check, same_bits
+
+BIG_ROW = 3_000_000
+
+
+def plans(dtype, rng):
+    """(name, x, axis) for every plan, each large enough to be split across threads."""
+    long = 65536 if dtype == np.float32 else 32768
+
+    def r(*shape):
+        return (rng.standard_normal(shape) * 4).astype(dtype)
+    g = r(400, 600)
+    return [
+        ("many short rows", r(3000, 37), -1),
+        ("rows", r(200, 1000), -1),
+        ("columns", r(300, 700), 0),
+        ("middle axis", r(40, 50, 30), 1),
+        ("tall columns", r(20000, 5), 0),
+        ("gather", g[::2, ::3], -1),
+        ("gather columns", g[::2, ::3], 0),
+        ("few long rows", r(3, long + 999), -1),
+        ("many long rows", r(9, long + 7), -1),
+        ("long strided rows", r(3, 2 * long + 10)[:, ::2], -1),
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", OPS)
+def test_plans_bit_identical_at_1_and_2_threads(isa, op, dtype, rng, threads):
+    for name, x, axis in plans(dtype, rng):
+        threads(lambda: call(op, x, axis))
+        if op == "softmax":  # the same into a preallocated, strided out
+            out_shape = (x.shape[0], 2 * x.shape[1]) if x.ndim == 2 else None
+            if out_shape:
+                def into_out():
+                    out = np.zeros(out_shape, dtype)[:, ::2]
+                    call(op, x, axis, out=out)
+                    return out
+                threads(into_out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", OPS)
+def test_single_huge_row_split_across_threads(isa, op, dtype, rng, threads):
+    x = (rng.standard_normal(BIG_ROW) * 4).astype(dtype)
+    x[BIG_ROW - 5] = 20  # the max in the last block
+    y = threads(lambda: call(op, x))
+    if op == "softmax" and dtype == np.float32:
+        s = y.astype(np.float64).sum()
+        assert abs(s - 1) <= 1e-6, s
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op", OPS)
+def test_huge_row_is_accurate(op, rng):
+    """The split row against the oracle (float32, default tier, 2 threads)."""
+    x = (rng.standard_normal(BIG_ROW) * 4).astype(np.float32)
+    with fastsoftmax.num_threads(2):
+        check(op, call(op, x), x)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_more_threads_than_cores(dtype, rng):
+    """3 and 4 threads on 2 cores: still the same bits as 1 thread."""
+    long = 65536 if dtype == np.float32 else 32768
+    inputs = [((rng.standard_normal((3, long + 99)) * 4).astype(dtype), -1),
+              ((rng.standard_normal((500, 300)) * 4).astype(dtype), 0),
+              ((rng.standard_normal(5 * long) * 4).astype(dtype), -1)]
+    for x, axis in inputs:
+        for op in OPS:
+            with fastsoftmax.num_threads(1):
+                ref = call(op, x, axis)
+            for n in (3, 4):
+                with fastsoftmax.num_threads(n):
+                    assert same_bits(call(op, x, axis), ref), (op, n, x.shape, axis)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op", OPS)
+def test_special_values_in_parallel(isa, op, rng, threads):
+    """NaN / inf in a block handled by the second thread give the same bits."""
+    for dtype in (np.float32, np.float64):
+        n = (65536 if dtype == np.float32 else 32768) + 4099  # long rows
+        x = (rng.standard_normal((4, n)) * 4).astype(dtype)
+        x[0, n - 10] = np.nan
+        x[1, n - 3] = np.inf
+        x[2, : n // 2] = -np.inf
+        x[3, :] = -np.inf
+        y = threads(lambda: call(op, x))
+        check(op, y, x)
+        y1 = threads(lambda: call(op, x[1]))  # one row: split across threads
+        check(op, y1, x[1])
