@@ -19,8 +19,8 @@ Method
   onnxruntime (``intra_op_num_threads``, ``inter_op_num_threads=1``) are set
   explicitly; NumPy and SciPy are single-threaded here.
 * Per case: build the input once (seeded, standard normal times 4), call every
-  implementation twice to warm up (JIT compilation, page faults of the output
-  buffers) and measure its error from the first result; then time one call of
+  implementation once or twice to warm up (JIT compilation, page faults of the
+  output buffers) and measure its error from the first result; then time one call of
   each to choose how many calls make one sample (at least ``sample_s``), and how
   many rounds fit the time budget (between ``min_rounds`` and ``max_rounds``).
   A round times one sample of every implementation, interleaved in an order
@@ -36,7 +36,7 @@ Method
 
 Implementations (the column names)
 ----------------------------------
-fs out=     fastsoftmax.<op>(x, axis, out=preallocated)
+fs out=     fastsoftmax.<op>(x, axis, out=np.empty_like(x))   (a C array for logsumexp)
 fs          fastsoftmax.<op>(x, axis)                      allocates its output
 numpy out=  m = x.max(axis, keepdims); subtract/exp/sum/divide into a preallocated out
 scipy       scipy.special.softmax / log_softmax / logsumexp  allocates
@@ -199,9 +199,15 @@ class Unsupported(Exception):
     """This implementation cannot run this case (the message says why)."""
 
 
+def _empty_out(case, x):
+    """A preallocated result the way a user would make one: np.empty_like(x) (same
+    memory order as x) for softmax/log_softmax, a C array for logsumexp."""
+    return np.empty(case.out_shape, x.dtype) if case.op == "logsumexp" else np.empty_like(x)
+
+
 def _fs_out(case, x, threads):
     import fastsoftmax as fs
-    out = np.empty(case.out_shape, x.dtype)
+    out = _empty_out(case, x)
     return functools.partial(getattr(fs, case.op), x, case.axis, out=out), lambda r: out
 
 
@@ -234,7 +240,7 @@ def _np_logsumexp(x, axis, out):
 
 def _numpy(case, x, threads):
     fn = {"softmax": _np_softmax, "log_softmax": _np_log_softmax, "logsumexp": _np_logsumexp}[case.op]
-    out = np.empty(case.out_shape, x.dtype)
+    out = _empty_out(case, x)
     return functools.partial(fn, x, case.axis, out), lambda r: out
 
 
@@ -257,7 +263,7 @@ def _torch_alloc(case, x, threads):
 def _torch_out(case, x, threads):
     import torch
     torch.set_num_threads(threads)
-    out = np.empty(case.out_shape, x.dtype)
+    out = _empty_out(case, x)
     o = torch.from_numpy(out)
     call = functools.partial(_torch_fn(case.op), torch.from_numpy(x), case.axis, out=o)
     r = call()
@@ -518,10 +524,13 @@ def run_case(case, status, threads, mode, progress=None):
             continue
         try:
             call, to_numpy = impl.prepare(case, x, threads)
+            t0 = time.perf_counter()
             y = to_numpy(call())
+            first = time.perf_counter() - t0
             err = max_error(y, ref)
             del y
-            call()
+            if first < 0.05:  # a second warm-up call, unless the first was long enough to warm up
+                call()
         except Unsupported as e:
             result[impl.key] = {"skipped": str(e)}
             continue
@@ -634,7 +643,8 @@ def fmt_time(s):
 def fmt_bytes(b):
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if b >= scale:
-            return f"{b / scale:.3g}{unit}"
+            v = b / scale
+            return f"{v:.3g}{unit}" if v < 999.5 else f"{v:.0f}{unit}"
     return f"{b}B"
 
 
@@ -750,13 +760,43 @@ def format_overhead(ov):
 LEGEND = """\
 Columns: bytes = read + written by the op. Each implementation: median time per call, then its max abs
 error against a float64 reference (long double for f64 input). copy = np.copyto of the same bytes
-(single-threaded). fs out= = fastsoftmax with a preallocated out=; fs = fastsoftmax allocating its result;
+(single-threaded). fs out= = fastsoftmax into out=np.empty_like(x) made once; fs = fastsoftmax allocating;
 numpy out= = max/subtract/exp/sum/divide into a preallocated out; scipy = scipy.special (allocates);
 torch = torch.<op>(torch.from_numpy(x), dim) (allocates); torch out= = the same with out=; ort out= =
 onnxruntime IOBinding, preallocated output; jax = jax.jit(jax.nn.<op>) on a device array (XLA allocates).
 GB/s = bytes / fs out= time. best peer = fastest non-fastsoftmax column. out=/peer and fs/peer =
 fastsoftmax time (with / without out=) divided by the best peer's (< 1: fastsoftmax is faster).
 out=/copy = fs out= time / copy time. n/a = the implementation cannot run the case (reason listed)."""
+
+
+def format_summary(runs):
+    """Across thread counts: where fastsoftmax is not clearly ahead, and how it scales."""
+    lines = ["Summary"]
+    for run in runs:
+        slow = []
+        for c in run["cases"]:
+            s = c.get("summary") or summarise(c)
+            if s["fs_out_over_peer"] is not None and s["fs_out_over_peer"] > 0.9:
+                slow.append(f"{c['case']} ({s['fs_out_over_peer']:.2f}x {s['best_peer']})")
+        lines.append(f"  threads={run['threads']}: fs out= above 0.9x the best peer on "
+                     + (f"{len(slow)} case(s): " + "; ".join(slow) if slow else "no case"))
+    if len(runs) > 1:
+        base = runs[0]
+        lines.append(f"  Speed-up of fs out= over threads={base['threads']} (and of the best peer, for comparison):")
+        w = max(len(c["case"]) for c in base["cases"])
+        for c in base["cases"]:
+            t0 = c["impls"].get("fs out=", {}).get("median")
+            p0 = (c.get("summary") or summarise(c))["best_peer_s"]
+            cells = []
+            for run in runs[1:]:
+                other = next((o for o in run["cases"] if o["case"] == c["case"]), None)
+                t1 = other and other["impls"].get("fs out=", {}).get("median")
+                p1 = other and (other.get("summary") or summarise(other))["best_peer_s"]
+                cells.append(f"threads={run['threads']}: {t0 / t1:5.2f}x" if t0 and t1 else "-")
+                if p0 and p1:
+                    cells[-1] += f" (peer {p0 / p1:4.2f}x)"
+            lines.append(f"    {c['case'].ljust(w)}  " + "  ".join(cells))
+    return "\n".join(lines)
 
 
 def plot(runs, path):
@@ -873,6 +913,8 @@ def main(args):
         runs.append(run)
         print()
         print(format_table(run, meta), flush=True)
+    print()
+    print(format_summary(runs))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "runs": runs}, f, indent=1)

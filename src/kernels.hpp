@@ -50,7 +50,7 @@ template <class K> struct Kernels {
     /* Touch the cache lines of next[0, 4W): the next row streams in while this one computes. */
     static inline void prefetch(const T *next) {
         if (!next) return;
-        for (unsigned b = 0; b < 4 * W * sizeof(T); b += 64) __builtin_prefetch((const char *)next + b, 0, 3);
+        for (unsigned b = 0; b < 4 * W * sizeof(T); b += 64) __builtin_prefetch((const char *)next + b, 0, 2);
     }
 
     /* y[i] = f(i) over n elements. NT: non-temporal stores for outputs far larger
@@ -180,7 +180,7 @@ template <class K> struct Kernels {
         const int nv = (int)((n + W - 1) / W);
         const int64_t tail = n - (int64_t)(nv - 1) * W;
         for (int64_t r = 0; r < rows; ++r, x += px, y += py) {
-            V v[4], e[4];
+            V v[4] = {}, e[4] = {};
             for (int i = 0; i < nv; ++i) v[i] = i + 1 < nv ? K::load(x + i * W) : K::load_part(x + i * W, tail, neg_inf());
             V mv = v[0];
             for (int i = 1; i < nv; ++i) mv = K::max(mv, v[i]);

@@ -8,6 +8,10 @@
  */
 #include <stdint.h>
 #include <string.h>
+/* GCC 12's AVX-512 headers start some intrinsics from an undefined vector
+ * (_mm512_undefined_ps) and then warn about it; the lanes are all overwritten. */
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #include "kernels.h"
 #include "exp_constants.hpp"

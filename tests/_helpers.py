@@ -50,6 +50,18 @@ OPS = ("softmax", "log_softmax", "logsumexp")
 #: Set this to 0 when that bug is fixed.
 KNOWN_SUM_SLACK = 32.0
 
+#: Other library bugs found by this suite, each shown by a strict-xfail test
+#: in test_known_bugs.py. While a bug is listed here the general tests leave
+#: out just the inputs it breaks (and say so); remove the entry with the fix.
+KNOWN_BUGS = {
+    # softmax of a long row (> LONG_BYTES, two-sweep path) holding +inf is not
+    # all NaN: the finite positions get 0
+    "softmax-inf-long-rows",
+    # softmax along a tall column (two-sweep column path) is all NaN when a
+    # whole row block of that column is -inf
+    "softmax-neginf-tall-columns",
+}
+
 #: the dtype the oracle computes in, for each result dtype
 WIDER = {np.dtype(np.float32): np.dtype(np.float64), np.dtype(np.float64): np.dtype(np.longdouble)}
 

@@ -6,7 +6,7 @@
 * ``threads``: a helper ``threads(fn)`` that calls ``fn()`` at 1 and at 2
   threads, asserts the two results are bit-identical and returns the result.
 * ``rng``: a seeded NumPy generator, different per test but reproducible.
-* Hypothesis profiles: ``ci`` (the default: 200 examples, no deadline) and
+* Hypothesis profiles: ``ci`` (the default: 300 examples, no deadline) and
   ``long`` (2000 examples); pick one with HYPOTHESIS_PROFILE=long.
 
 Long runs beyond the default suite are behind FASTSOFTMAX_LONG_TESTS=1.
@@ -29,7 +29,7 @@ try:
     from hypothesis import HealthCheck, settings
 
     settings.register_profile(
-        "ci", max_examples=200, deadline=None, print_blob=True,
+        "ci", max_examples=300, deadline=None, print_blob=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     settings.register_profile(
         "long", max_examples=2000, deadline=None, print_blob=True,

@@ -8,7 +8,7 @@ axis is an int (either sign), a tuple in any order, None or (). The result must
 equal the oracle within the bounds of _helpers.py (plus KNOWN_SUM_SLACK,
 for a known summation bug, see there) with the same NaN / inf pattern and
 exact zeros, also when written into an out= view; logsumexp is
-checked with and without keepdims. The profile (conftest.py) runs 200
+checked with and without keepdims. The profile (conftest.py) runs 300
 examples per test in CI, with no deadline.
 """
 import numpy as np
