@@ -51,7 +51,6 @@ A peer needing C-contiguous memory (onnxruntime, JAX) is given the memory of a
 transposed view as it lies, with the axis mapped (``(4096, 4096).T`` axis=-1
 becomes axis=0 of the contiguous base); nothing is copied.
 """
-import argparse
 import functools
 import gc
 import importlib.metadata
@@ -727,7 +726,9 @@ def format_table(run, meta):
     head = ["case", "bytes"] + cols + ["GB/s", "best peer", "out=/peer", "fs/peer", "out=/copy"]
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     out = [header(run, meta), ""]
-    fmt_row = lambda r: "  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths)))  # noqa: E731
+
+    def fmt_row(r):
+        return "  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths)))
     out.append(fmt_row(head))
     out.append("  ".join("-" * w for w in widths))
     out += [fmt_row(r) for r in rows]
@@ -872,7 +873,7 @@ def main(args):
         return 0
     if args.plot:
         try:
-            import matplotlib  # noqa: F401
+            import matplotlib  # noqa: F401  (fail before measuring, not after)
         except ImportError:
             print("error: --plot needs matplotlib (pip install matplotlib, or the 'bench' extra)", file=sys.stderr)
             return 2
@@ -920,6 +921,10 @@ def main(args):
             json.dump({"meta": meta, "runs": runs}, f, indent=1)
         print(f"\nwrote {args.json}")
     if args.plot:
-        plot(runs, args.plot)
-        print(f"wrote {args.plot}")
+        if any("median" in c["impls"].get("torch", {}) for run in runs for c in run["cases"]):
+            plot(runs, args.plot)
+            print(f"wrote {args.plot}")
+        else:
+            print(f"not writing {args.plot}: the plot shows speed-up over torch, and torch did not run",
+                  file=sys.stderr)
     return 0

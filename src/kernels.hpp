@@ -189,7 +189,7 @@ template <class K> struct Kernels {
             if (op == 0) {  /* softmax */
                 V s = K::set1(T(0));
                 for (int i = 0; i < nv; ++i) s = K::add(s, e[i] = K::exp_nonpos(K::sub(v[i], mv)));
-                const V inv = K::set1((T)(1.0 / hsum(s)));
+                const V inv = K::set1(T(1) / K::hadd(s));  /* a tree sum of <= 4W terms: T is enough */
                 for (int i = 0; i < nv; ++i) {
                     if (i + 1 < nv) K::store(y + i * W, K::mul(e[i], inv));
                     else K::store_part(y + i * W, K::mul(e[i], inv), tail);
@@ -201,7 +201,7 @@ template <class K> struct Kernels {
                 s = K::add(s, K::zero_where_eq(K::exp_nonpos(K::sub(v[i], mv)), v[i], mv));
                 c = K::add(c, K::one_where_eq(v[i], mv));
             }
-            const double rest = hsum(s) + (hsum(c) - 1.0);
+            const double rest = (double)K::hadd(s) + ((double)K::hadd(c) - 1.0);
             if (op == 2) {  /* logsumexp */
                 *y = (T)((double)m + __builtin_log1p(rest));
                 continue;

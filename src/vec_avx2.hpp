@@ -44,6 +44,12 @@ struct VecF32 {
         a = _mm_max_ss(a, _mm_shuffle_ps(a, a, 1));
         return _mm_cvtss_f32(a);
     }
+    static inline T hadd(V v) {
+        __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+        a = _mm_add_ss(a, _mm_shuffle_ps(a, a, 1));
+        return _mm_cvtss_f32(a);
+    }
     static inline void to_double(V v, double *d) {
         _mm256_storeu_pd(d, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
         _mm256_storeu_pd(d + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
@@ -103,6 +109,11 @@ struct VecF64 {
     static inline T hmax(V v) {
         __m128d a = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
         a = _mm_max_sd(a, _mm_unpackhi_pd(a, a));
+        return _mm_cvtsd_f64(a);
+    }
+    static inline T hadd(V v) {
+        __m128d a = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+        a = _mm_add_sd(a, _mm_unpackhi_pd(a, a));
         return _mm_cvtsd_f64(a);
     }
     static inline void to_double(V v, double *d) { _mm256_storeu_pd(d, v); }

@@ -36,6 +36,7 @@ struct VecF32 {
         return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, m, _CMP_EQ_OQ), _mm512_set1_ps(1.0f));
     }
     static inline T hmax(V v) { return _mm512_reduce_max_ps(v); }
+    static inline T hadd(V v) { return _mm512_reduce_add_ps(v); }
     static inline void to_double(V v, double *d) {
         _mm512_storeu_pd(d, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
         _mm512_storeu_pd(d + 8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
@@ -83,6 +84,7 @@ struct VecF64 {
         return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, m, _CMP_EQ_OQ), _mm512_set1_pd(1.0));
     }
     static inline T hmax(V v) { return _mm512_reduce_max_pd(v); }
+    static inline T hadd(V v) { return _mm512_reduce_add_pd(v); }
     static inline void to_double(V v, double *d) { _mm512_storeu_pd(d, v); }
     static inline V exp_nonpos(V t) {
         typedef ExpF64 C;

@@ -39,6 +39,7 @@ template <class Tp, class Bits, class C> struct VecGeneric {
         for (int i = 1; i < W; ++i) m = a.v[i] > m ? a.v[i] : m;
         return m;
     }
+    static inline T hadd(V a) { return (a.v[0] + a.v[2]) + (a.v[1] + a.v[3]); }
     static inline void to_double(V a, double *d) { for (int i = 0; i < W; ++i) d[i] = (double)a.v[i]; }
     static inline T pow2(T k) {  /* 2^k for integral k in the normal range */
         Bits b = (Bits)((int)k + C::exponent_bias) << C::mantissa_bits;
