@@ -4,8 +4,9 @@
  * written (a masked-off lane never faults), so no byte past an array is touched.
  * exp: see exp_constants.hpp; here 2^k is applied with vscalefps/pd, which
  * rounds once into the subnormal range and needs no integer tricks. Lanes whose
- * result rounds to 0 (t < lowest, -inf) are masked out of the computation:
- * computing a value that underflows costs a microcode assist on Intel cores.
+ * result rounds to 0 (t < lowest, -inf) are masked out of that scalef, which is
+ * the only step that could produce a tiny value: computing a value that
+ * underflows costs a microcode assist on Intel cores (NaN and inf cost none).
  * Needs: -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma (see setup.py).
  */
 #ifndef FS_VEC_AVX512_HPP
@@ -44,7 +45,6 @@ struct VecF32 {
     static inline V exp_nonpos(V t) {
         typedef ExpF32 C;
         const __mmask16 keep = _mm512_cmp_ps_mask(t, _mm512_set1_ps(C::lowest), _CMP_NLT_UQ);
-        t = _mm512_maskz_mov_ps(keep, t);
         V k = _mm512_sub_ps(_mm512_fmadd_ps(t, _mm512_set1_ps(C::log2e), _mm512_set1_ps(C::round_magic)),
                             _mm512_set1_ps(C::round_magic));
         V r = _mm512_fnmadd_ps(k, _mm512_set1_ps(C::ln2_hi), t);
@@ -89,7 +89,6 @@ struct VecF64 {
     static inline V exp_nonpos(V t) {
         typedef ExpF64 C;
         const __mmask8 keep = _mm512_cmp_pd_mask(t, _mm512_set1_pd(C::lowest), _CMP_NLT_UQ);
-        t = _mm512_maskz_mov_pd(keep, t);
         V k = _mm512_sub_pd(_mm512_fmadd_pd(t, _mm512_set1_pd(C::log2e), _mm512_set1_pd(C::round_magic)),
                             _mm512_set1_pd(C::round_magic));
         V r = _mm512_fnmadd_pd(k, _mm512_set1_pd(C::ln2_hi), t);
