@@ -114,13 +114,13 @@ def _softmax_like(op, x, axis, out, dtype, where, name):
         _core.run(op, x, y, axes[0], nthreads)
     else:
         if len(axes) == 0:  # every element is its own slice of length 1
-            x2 = x[..., np.newaxis]
+            x2 = x.reshape(x.size, 1)
         else:
             x2, _, perm = _merge_axes(x, axes)
         y2 = np.empty(x2.shape, dtype=dt)
         _core.run(op, x2, y2, x2.ndim - 1, nthreads)
         if len(axes) == 0:
-            y = y2[..., 0]
+            y = y2.reshape(x.shape)
         else:
             y = np.transpose(y2.reshape([x.shape[d] for d in perm]), np.argsort(perm))
     if out is not None:
@@ -175,9 +175,9 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None, dtype=None, where=None):
         return out
     if len(axes) == 1:
         x2, axis2 = x, axes[0]
-    elif len(axes) == 0:
-        x2 = x[..., np.newaxis]
-        axis2 = x2.ndim - 1
+    elif len(axes) == 0:  # every element is its own slice of length 1
+        x2 = x.reshape(x.size, 1)
+        axis2 = 1
     else:
         x2, _, _ = _merge_axes(x, axes)
         axis2 = x2.ndim - 1

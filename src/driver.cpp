@@ -228,8 +228,8 @@ template <class T> struct Plan {
 
     /* The value sweep 2 needs; logsumexp is written here, returns false then. */
     bool finish(T M, double rest, double count, T *y, T *c) const {
-        if (op == FS_SOFTMAX) {
-            *c = (T)(1.0 / (rest + count));
+        if (op == FS_SOFTMAX) {  /* a slice holding +inf is NaN (inf - inf) */
+            *c = M == (T)__builtin_inf() ? (T)__builtin_nan("") : (T)(1.0 / (rest + count));
             return true;
         }
         if (op == FS_LOGSUMEXP) {
@@ -379,6 +379,8 @@ template <class T> struct ColumnTile {
             }
             k->col_rexp_sum(x, n, p.xsn, w, m, sum, count, nullptr);
         } else {
+            /* Sums leave out x == block max and count it, also for softmax:
+             * a block of -inf (max -inf) then adds nothing instead of NaN. */
             const bool softmax = p.op == FS_SOFTMAX;
             for (int64_t c = 0; c < w; ++c) {
                 m[c] = -__builtin_inf();
@@ -387,16 +389,14 @@ template <class T> struct ColumnTile {
             for (int64_t r = 0; r < n; r += COL_BLOCK_ROWS) {
                 const int64_t len = n - r < COL_BLOCK_ROWS ? n - r : COL_BLOCK_ROWS;
                 k->col_max(x + r * p.xsn, len, p.xsn, w, bm);
-                /* softmax needs only the plain sum (count 0 means "all in the sum") */
                 const T *next = r + COL_BLOCK_ROWS < n ? x + (r + COL_BLOCK_ROWS) * p.xsn : nullptr;
-                k->col_rexp_sum(x + r * p.xsn, len, p.xsn, w, bm, bsum, softmax ? nullptr : bcount, next);
-                if (softmax)
-                    for (int64_t c = 0; c < w; ++c) bcount[c] = 0.0;
+                k->col_rexp_sum(x + r * p.xsn, len, p.xsn, w, bm, bsum, bcount, next);
                 k->col_merge(w, bm, bsum, bcount, m, sum, lo, count);
             }
             for (int64_t c = 0; c < w; ++c) sum[c] += lo[c];
             if (softmax) {
-                for (int64_t c = 0; c < w; ++c) off[c] = (T)(1.0 / (sum[c] + count[c]));
+                for (int64_t c = 0; c < w; ++c)  /* +inf in the column: NaN, as inf - inf */
+                    off[c] = m[c] == (T)__builtin_inf() ? (T)__builtin_nan("") : (T)(1.0 / (sum[c] + count[c]));
                 k->col_rexp_scale_store[p.stream](x, n, p.xsn, w, m, off, y, p.ysn);
                 return;
             }

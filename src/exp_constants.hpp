@@ -17,6 +17,12 @@
  *   float32, degree 6:  approximation error 3.9e-9  (0.03 eps); measured with
  *            rounding over all float32 t in [-104, 0]: see tests/test_exp.py.
  *   float64, degree 11: approximation error 1.8e-17 (0.08 eps).
+ *
+ * Scaled variant (exp_nonpos<true>): exp(t) * 2^sum_scale, for the sums of
+ * logsumexp and log_softmax. Their result is log1p(sum of the terms below the
+ * max), which can be tiny; scaling keeps terms down to exp(lowest_scaled)
+ * normal, so that sum keeps its relative accuracy (the callers multiply by
+ * sum_unscale in double, exactly).
  */
 #ifndef FS_EXP_CONSTANTS_HPP
 #define FS_EXP_CONSTANTS_HPP
@@ -36,6 +42,9 @@ struct ExpF32 {
     static constexpr float c4 = 0x1.555470p-5f;
     static constexpr float c5 = 0x1.12a23ep-7f;
     static constexpr float c6 = 0x1.6da7bep-10f;
+    static constexpr float sum_scale = 64.0f;
+    static constexpr float lowest_scaled = -148.0f;  /* exp(-148) * 2^64 < 2^-149 */
+    static constexpr double sum_unscale = 0x1p-64;
 };
 
 struct ExpF64 {
@@ -58,6 +67,9 @@ struct ExpF64 {
     static constexpr double c9 = 0x1.71f6152e4b934p-19;
     static constexpr double c10 = 0x1.28a2c68333593p-22;
     static constexpr double c11 = 0x1.8ad0f40784e9dp-26;
+    static constexpr double sum_scale = 512.0;
+    static constexpr double lowest_scaled = -1100.0;  /* exp(-1100) * 2^512 < 2^-1074 */
+    static constexpr double sum_unscale = 0x1p-512;
 };
 
 #endif

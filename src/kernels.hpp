@@ -3,19 +3,23 @@
  * by kernels_<isa>.cpp, each inside its own namespace and with its own
  * target flags, so no instruction of one tier leaks into another.
  *
- * Row kernels keep four independent accumulators (latency of add/max/exp
- * chains); sums are taken in the vector type over chunks of 16 * 4 vectors and
- * folded into a compensated double, so the order of additions depends only on
- * n, never on threads. Column kernels keep one accumulator per column, folded
- * into a compensated double every 32 rows.
+ * Row kernels work on four vectors at a time (independent exp chains); sums
+ * add those four as a tree and then into a double accumulator per lane
+ * (compensated for float64), so the order of additions depends only on n,
+ * never on threads, and equal terms do not pile up rounding errors. Column
+ * kernels do the same with four rows at a time per vector of columns.
  */
 
 template <class K> struct Kernels {
     typedef typename K::T T;
     typedef typename K::V V;
-    enum { W = K::W, SMALL_MAX = 4 * K::W, CHUNK = 64 * K::W, FOLD_ROWS = 32, COL_PREFETCH_ROWS = 16 };
+    enum { W = K::W, SMALL_MAX = 4 * K::W, COL_PREFETCH_ROWS = 16 };
 
     static inline T neg_inf() { return -__builtin_inf(); }
+
+    /* exp(t) * 2^sum_scale: the terms of log1p sums stay normal (exp_constants.hpp). */
+    static inline V exp_scaled(V t) { return K::template exp_nonpos<true>(t); }
+    static constexpr double unscale = K::Exp::sum_unscale;
 
     /* Neumaier: the running sum keeps the low part that each add would lose. */
     struct Sum2 {
@@ -34,6 +38,15 @@ template <class K> struct Kernels {
         double s = 0.0;
         for (int i = 0; i < W; ++i) s += d[i];
         return s;
+    }
+
+    /* The lanes of an accumulator, added with compensation: the total of a row. */
+    static inline double acc_total(const typename K::Acc &a) {
+        double d[W];
+        K::acc_lanes(a, d);
+        Sum2 s = {0.0, 0.0};
+        for (int i = 0; i < W; ++i) s.add(d[i]);
+        return s.value();
     }
 
     /* k lanes at p: a full vector when k == W (folded at compile time), else masked. */
@@ -89,71 +102,62 @@ template <class K> struct Kernels {
         return K::hmax(K::max(K::max(a0, a1), K::max(a2, a3)));
     }
 
+    /* Sums: four vectors are added as a tree, then into K::Acc (double lanes for
+     * float32, compensated double lanes for float64), so even n equal terms
+     * sum to within ~1 ulp; the order depends only on n. */
     static double rexp_store(const T *x, int64_t n, T m, T *y, const T *next) {
         const V vm = K::set1(m);
-        Sum2 total = {0.0, 0.0};
-        for (int64_t i = 0; i < n;) {
-            const int64_t end = n - i > CHUNK ? i + CHUNK : n;
-            V s0 = K::set1(T(0)), s1 = s0, s2 = s0, s3 = s0;
-            for (; i + 4 * W <= end; i += 4 * W) {
-                prefetch(next ? next + i : nullptr);
-                V e0 = K::exp_nonpos(K::sub(K::load(x + i), vm));
-                V e1 = K::exp_nonpos(K::sub(K::load(x + i + W), vm));
-                V e2 = K::exp_nonpos(K::sub(K::load(x + i + 2 * W), vm));
-                V e3 = K::exp_nonpos(K::sub(K::load(x + i + 3 * W), vm));
-                K::store(y + i, e0);
-                K::store(y + i + W, e1);
-                K::store(y + i + 2 * W, e2);
-                K::store(y + i + 3 * W, e3);
-                s0 = K::add(s0, e0);
-                s1 = K::add(s1, e1);
-                s2 = K::add(s2, e2);
-                s3 = K::add(s3, e3);
-            }
-            for (; i + W <= end; i += W) {
-                V e = K::exp_nonpos(K::sub(K::load(x + i), vm));
-                K::store(y + i, e);
-                s0 = K::add(s0, e);
-            }
-            if (i < end) {  /* -inf fill: exp gives 0 in the unused lanes */
-                V e = K::exp_nonpos(K::sub(K::load_part(x + i, end - i, neg_inf()), vm));
-                K::store_part(y + i, e, end - i);
-                s1 = K::add(s1, e);
-                i = end;
-            }
-            total.add(hsum(K::add(K::add(s0, s1), K::add(s2, s3))));
+        typename K::Acc acc = K::acc_zero();
+        int64_t i = 0;
+        auto four = [&](int64_t j) {  /* exp of x[j, j + 4W), stored; returns their tree sum */
+            prefetch(next ? next + j : nullptr);
+            V e0 = K::exp_nonpos(K::sub(K::load(x + j), vm));
+            V e1 = K::exp_nonpos(K::sub(K::load(x + j + W), vm));
+            V e2 = K::exp_nonpos(K::sub(K::load(x + j + 2 * W), vm));
+            V e3 = K::exp_nonpos(K::sub(K::load(x + j + 3 * W), vm));
+            K::store(y + j, e0);
+            K::store(y + j + W, e1);
+            K::store(y + j + 2 * W, e2);
+            K::store(y + j + 3 * W, e3);
+            return K::add(K::add(e0, e1), K::add(e2, e3));
+        };
+        for (; i + 8 * W <= n; i += 8 * W) K::acc_add(acc, K::add(four(i), four(i + 4 * W)));
+        for (; i + 4 * W <= n; i += 4 * W) K::acc_add(acc, four(i));
+        for (; i < n; i += W) {  /* -inf fill: exp gives 0 in the unused lanes */
+            const int64_t k = n - i < W ? n - i : (int64_t)W;
+            V e = K::exp_nonpos(K::sub(ld(x + i, k, neg_inf()), vm));
+            st(y + i, e, k);
+            K::acc_add(acc, e);
         }
-        return total.value();
+        return acc_total(acc);
     }
 
     /* The count may include tail lanes when m == -inf; every caller then gets
      * NaN or -inf whatever the count, so it is not masked. */
     static double rexp_sum_excl(const T *x, int64_t n, T m, double *count, const T *next) {
         const V vm = K::set1(m);
-        Sum2 total = {0.0, 0.0};
-        double cnt = 0.0;
-        for (int64_t i = 0; i < n;) {
-            const int64_t end = n - i > CHUNK ? i + CHUNK : n;
-            V s0 = K::set1(T(0)), s1 = s0, c0 = s0, c1 = s0;
-            for (; i + 2 * W <= end; i += 2 * W) {
-                if (next && (i & (4 * W - 1)) == 0) prefetch(next + i);
-                V x0 = K::load(x + i), x1 = K::load(x + i + W);
-                s0 = K::add(s0, K::zero_where_eq(K::exp_nonpos(K::sub(x0, vm)), x0, vm));
-                s1 = K::add(s1, K::zero_where_eq(K::exp_nonpos(K::sub(x1, vm)), x1, vm));
-                c0 = K::add(c0, K::one_where_eq(x0, vm));
-                c1 = K::add(c1, K::one_where_eq(x1, vm));
-            }
-            for (; i < end; i += W) {
-                V x0 = i + W <= end ? K::load(x + i) : K::load_part(x + i, end - i, neg_inf());
-                s0 = K::add(s0, K::zero_where_eq(K::exp_nonpos(K::sub(x0, vm)), x0, vm));
-                c0 = K::add(c0, K::one_where_eq(x0, vm));
-            }
-            i = end;
-            total.add(hsum(K::add(s0, s1)));
-            cnt += hsum(K::add(c0, c1));
+        typename K::Acc acc = K::acc_zero();
+        V c0 = K::set1(T(0)), c1 = c0;
+        int64_t i = 0;
+        for (; i + 4 * W <= n; i += 4 * W) {
+            prefetch(next ? next + i : nullptr);
+            V x0 = K::load(x + i), x1 = K::load(x + i + W), x2 = K::load(x + i + 2 * W), x3 = K::load(x + i + 3 * W);
+            V e0 = K::zero_where_eq(exp_scaled(K::sub(x0, vm)), x0, vm);
+            V e1 = K::zero_where_eq(exp_scaled(K::sub(x1, vm)), x1, vm);
+            V e2 = K::zero_where_eq(exp_scaled(K::sub(x2, vm)), x2, vm);
+            V e3 = K::zero_where_eq(exp_scaled(K::sub(x3, vm)), x3, vm);
+            K::acc_add(acc, K::add(K::add(e0, e1), K::add(e2, e3)));
+            c0 = K::add(c0, K::add(K::one_where_eq(x0, vm), K::one_where_eq(x1, vm)));
+            c1 = K::add(c1, K::add(K::one_where_eq(x2, vm), K::one_where_eq(x3, vm)));
         }
-        *count = cnt;
-        return total.value();
+        for (; i < n; i += W) {
+            const int64_t k = n - i < W ? n - i : (int64_t)W;
+            V x0 = ld(x + i, k, neg_inf());
+            K::acc_add(acc, K::zero_where_eq(exp_scaled(K::sub(x0, vm)), x0, vm));
+            c0 = K::add(c0, K::one_where_eq(x0, vm));
+        }
+        *count = hsum(K::add(c0, c1));  /* whole numbers: exact */
+        return acc_total(acc) * unscale;
     }
 
     template <bool NT> static void scale_store(const T *e, int64_t n, T s, T *y) {
@@ -187,8 +191,8 @@ template <class K> struct Kernels {
             const T m = K::hmax(mv);
             mv = K::set1(m);
             if (op == 0) {  /* softmax */
-                V s = K::set1(T(0));
-                for (int i = 0; i < nv; ++i) s = K::add(s, e[i] = K::exp_nonpos(K::sub(v[i], mv)));
+                for (int i = 0; i < nv; ++i) e[i] = K::exp_nonpos(K::sub(v[i], mv));
+                const V s = K::add(K::add(e[0], e[1]), K::add(e[2], e[3]));  /* unused e[i] are 0 */
                 const V inv = K::set1(T(1) / K::hadd(s));  /* a tree sum of <= 4W terms: T is enough */
                 for (int i = 0; i < nv; ++i) {
                     if (i + 1 < nv) K::store(y + i * W, K::mul(e[i], inv));
@@ -196,12 +200,13 @@ template <class K> struct Kernels {
                 }
                 continue;
             }
-            V s = K::set1(T(0)), c = s;
+            V c = K::set1(T(0));
             for (int i = 0; i < nv; ++i) {
-                s = K::add(s, K::zero_where_eq(K::exp_nonpos(K::sub(v[i], mv)), v[i], mv));
+                e[i] = K::zero_where_eq(exp_scaled(K::sub(v[i], mv)), v[i], mv);
                 c = K::add(c, K::one_where_eq(v[i], mv));
             }
-            const double rest = (double)K::hadd(s) + ((double)K::hadd(c) - 1.0);
+            const V s = K::add(K::add(e[0], e[1]), K::add(e[2], e[3]));
+            const double rest = (double)K::hadd(s) * unscale + ((double)K::hadd(c) - 1.0);
             if (op == 2) {  /* logsumexp */
                 *y = (T)((double)m + __builtin_log1p(rest));
                 continue;
@@ -241,57 +246,53 @@ template <class K> struct Kernels {
         }
     }
 
-    /* Column sums, four vectors of columns at a time held in registers over
-     * FOLD_ROWS rows, then folded into compensated doubles: the order of the
-     * additions per column depends only on n. f(r, c, k, acc, cnt) adds row r's
-     * lanes [c, c+k) into acc (and cnt). */
+    /* Column sums, four vectors of columns at a time: four rows are added as a
+     * tree, then into K::Acc per vector, as in rexp_store; the order depends only
+     * on n. e(r, c, k, mv, cnt) returns row r's exp values at lanes [c, c+k)
+     * (and may add to cnt). */
     template <class F>
-    static inline void col_sum(int64_t n, int64_t w, const T *m, double *sum, double *count, F f) {
+    static inline void col_sum(int64_t n, int64_t w, const T *m, double *sum, double *count, F e) {
         for (int64_t g0 = 0; g0 < w; g0 += 4 * W) {
             int64_t k[4];
+            V mv[4], cnt[4];
+            typename K::Acc acc[4];
             for (int j = 0; j < 4; ++j) {
                 const int64_t left = w - g0 - j * W;
                 k[j] = left < 0 ? 0 : left > W ? (int64_t)W : left;
+                mv[j] = k[j] ? ld(m + g0 + j * W, k[j], T(0)) : K::set1(T(0));
+                cnt[j] = K::set1(T(0));
+                acc[j] = K::acc_zero();
             }
-            const int64_t gw = w - g0 < 4 * W ? w - g0 : 4 * W;
-            V mv[4];
-            for (int j = 0; j < 4; ++j) mv[j] = k[j] ? ld(m + g0 + j * W, k[j], T(0)) : K::set1(T(0));
-            double hi[4 * W], lo[4 * W], cn[4 * W];
-            for (int64_t c = 0; c < gw; ++c) hi[c] = lo[c] = cn[c] = 0.0;
-            for (int64_t r0 = 0; r0 < n; r0 += FOLD_ROWS) {
-                const int64_t r1 = n - r0 > FOLD_ROWS ? r0 + FOLD_ROWS : n;
-                V acc[4], cnt[4];
-                for (int j = 0; j < 4; ++j) acc[j] = cnt[j] = K::set1(T(0));
-                for (int64_t r = r0; r < r1; ++r)
-                    for (int j = 0; j < 4; ++j)
-                        if (k[j]) f(r, g0 + j * W, k[j], mv[j], acc[j], cnt[j]);
-                for (int j = 0; j < 4 && k[j]; ++j) {
-                    double d[W];
-                    K::to_double(acc[j], d);
-                    for (int64_t i = 0; i < k[j]; ++i) {
-                        Sum2 s2 = {hi[j * W + i], lo[j * W + i]};
-                        s2.add(d[i]);
-                        hi[j * W + i] = s2.hi;
-                        lo[j * W + i] = s2.lo;
+            int64_t r = 0;
+            for (; r + 4 <= n; r += 4)
+                for (int j = 0; j < 4; ++j)
+                    if (k[j]) {
+                        const int64_t c = g0 + j * W;
+                        V e0 = e(r, c, k[j], mv[j], cnt[j]), e1 = e(r + 1, c, k[j], mv[j], cnt[j]);
+                        V e2 = e(r + 2, c, k[j], mv[j], cnt[j]), e3 = e(r + 3, c, k[j], mv[j], cnt[j]);
+                        K::acc_add(acc[j], K::add(K::add(e0, e1), K::add(e2, e3)));
                     }
-                    if (count) {
-                        K::to_double(cnt[j], d);
-                        for (int64_t i = 0; i < k[j]; ++i) cn[j * W + i] += d[i];
-                    }
+            for (; r < n; ++r)
+                for (int j = 0; j < 4; ++j)
+                    if (k[j]) K::acc_add(acc[j], e(r, g0 + j * W, k[j], mv[j], cnt[j]));
+            for (int j = 0; j < 4 && k[j]; ++j) {
+                double d[W];
+                K::acc_lanes(acc[j], d);
+                for (int64_t i = 0; i < k[j]; ++i) sum[g0 + j * W + i] = d[i];
+                if (count) {
+                    K::to_double(cnt[j], d);
+                    for (int64_t i = 0; i < k[j]; ++i) count[g0 + j * W + i] = d[i];
                 }
             }
-            for (int64_t c = 0; c < gw; ++c) sum[g0 + c] = hi[c] + lo[c];
-            if (count)
-                for (int64_t c = 0; c < gw; ++c) count[g0 + c] = cn[c];
         }
     }
 
     static void col_rexp_store(const T *x, int64_t n, int64_t px, int64_t w, const T *m, T *y, int64_t py,
                                double *sum) {
-        col_sum(n, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &acc, V &) {
+        col_sum(n, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &) {
             V e = K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv));
             st(y + r * py + c, e, k);
-            acc = K::add(acc, e);
+            return e;
         });
     }
 
@@ -300,18 +301,19 @@ template <class K> struct Kernels {
     static void col_rexp_sum(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count,
                              const T *next) {
         if (!count) {
-            col_sum(n, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &acc, V &) {
+            col_sum(n, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &) {
                 if (next) __builtin_prefetch(next + r * px + c, 0, 3);
-                acc = K::add(acc, K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv)));
+                return K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv));
             });
             return;
         }
-        col_sum(n, w, m, sum, count, [&](int64_t r, int64_t c, int64_t k, V mv, V &acc, V &cnt) {
+        col_sum(n, w, m, sum, count, [&](int64_t r, int64_t c, int64_t k, V mv, V &cnt) {
             if (next) __builtin_prefetch(next + r * px + c, 0, 3);
             V xv = ld(x + r * px + c, k, T(0));
-            acc = K::add(acc, K::zero_where_eq(K::exp_nonpos(K::sub(xv, mv)), xv, mv));
             cnt = K::add(cnt, K::one_where_eq(xv, mv));
+            return K::zero_where_eq(exp_scaled(K::sub(xv, mv)), xv, mv);
         });
+        for (int64_t c = 0; c < w; ++c) sum[c] *= unscale;
     }
 
     static void col_scale(T *y, int64_t n, int64_t py, int64_t w, const T *s) {

@@ -13,6 +13,7 @@
 
 struct VecF32 {
     typedef float T;
+    typedef ExpF32 Exp;
     typedef __m256 V;
     enum { W = 8 };
     static inline __m256i first(int64_t n) {
@@ -44,6 +45,17 @@ struct VecF32 {
         a = _mm_max_ss(a, _mm_shuffle_ps(a, a, 1));
         return _mm_cvtss_f32(a);
     }
+    /* Sum accumulator: double lanes (float32 terms add exactly enough in double). */
+    struct Acc { __m256d lo, hi; };
+    static inline Acc acc_zero() { return {_mm256_setzero_pd(), _mm256_setzero_pd()}; }
+    static inline void acc_add(Acc &a, V v) {
+        a.lo = _mm256_add_pd(a.lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        a.hi = _mm256_add_pd(a.hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    static inline void acc_lanes(const Acc &a, double *d) {
+        _mm256_storeu_pd(d, a.lo);
+        _mm256_storeu_pd(d + 4, a.hi);
+    }
     static inline T hadd(V v) {
         __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
         a = _mm_add_ps(a, _mm_movehl_ps(a, a));
@@ -59,9 +71,9 @@ struct VecF32 {
         __m256i bits = _mm256_castps_si256(_mm256_add_ps(k, _mm256_set1_ps(C::round_magic + C::exponent_bias)));
         return _mm256_castsi256_ps(_mm256_slli_epi32(bits, C::mantissa_bits));
     }
-    static inline V exp_nonpos(V t) {
+    template <bool SCALED = false> static inline V exp_nonpos(V t) {
         typedef ExpF32 C;
-        const V keep = _mm256_cmp_ps(t, _mm256_set1_ps(C::lowest), _CMP_NLT_UQ);
+        const V keep = _mm256_cmp_ps(t, _mm256_set1_ps(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         t = _mm256_and_ps(t, keep);
         V k = _mm256_sub_ps(_mm256_fmadd_ps(t, _mm256_set1_ps(C::log2e), _mm256_set1_ps(C::round_magic)),
                             _mm256_set1_ps(C::round_magic));
@@ -73,6 +85,7 @@ struct VecF32 {
         p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c2));
         p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c1));
         p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+        if (SCALED) k = _mm256_add_ps(k, _mm256_set1_ps(C::sum_scale));
         V k1 = _mm256_max_ps(k, _mm256_set1_ps(C::k_normal));
         V k2 = _mm256_sub_ps(k, k1);
         return _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(p, pow2(k1)), pow2(k2)), keep);
@@ -81,6 +94,7 @@ struct VecF32 {
 
 struct VecF64 {
     typedef double T;
+    typedef ExpF64 Exp;
     typedef __m256d V;
     enum { W = 4 };
     static inline __m256i first(int64_t n) {
@@ -111,6 +125,15 @@ struct VecF64 {
         a = _mm_max_sd(a, _mm_unpackhi_pd(a, a));
         return _mm_cvtsd_f64(a);
     }
+    /* Sum accumulator: compensated lanes (2Sum keeps each add's rounding error). */
+    struct Acc { V s, c; };
+    static inline Acc acc_zero() { return {_mm256_setzero_pd(), _mm256_setzero_pd()}; }
+    static inline void acc_add(Acc &a, V v) {
+        V t = _mm256_add_pd(a.s, v), bp = _mm256_sub_pd(t, a.s);
+        a.c = _mm256_add_pd(a.c, _mm256_add_pd(_mm256_sub_pd(a.s, _mm256_sub_pd(t, bp)), _mm256_sub_pd(v, bp)));
+        a.s = t;
+    }
+    static inline void acc_lanes(const Acc &a, double *d) { _mm256_storeu_pd(d, _mm256_add_pd(a.s, a.c)); }
     static inline T hadd(V v) {
         __m128d a = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
         a = _mm_add_sd(a, _mm_unpackhi_pd(a, a));
@@ -122,9 +145,9 @@ struct VecF64 {
         __m256i bits = _mm256_castpd_si256(_mm256_add_pd(k, _mm256_set1_pd(C::round_magic + C::exponent_bias)));
         return _mm256_castsi256_pd(_mm256_slli_epi64(bits, C::mantissa_bits));
     }
-    static inline V exp_nonpos(V t) {
+    template <bool SCALED = false> static inline V exp_nonpos(V t) {
         typedef ExpF64 C;
-        const V keep = _mm256_cmp_pd(t, _mm256_set1_pd(C::lowest), _CMP_NLT_UQ);
+        const V keep = _mm256_cmp_pd(t, _mm256_set1_pd(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         t = _mm256_and_pd(t, keep);
         V k = _mm256_sub_pd(_mm256_fmadd_pd(t, _mm256_set1_pd(C::log2e), _mm256_set1_pd(C::round_magic)),
                             _mm256_set1_pd(C::round_magic));
@@ -141,6 +164,7 @@ struct VecF64 {
         p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c2));
         p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c1));
         p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
+        if (SCALED) k = _mm256_add_pd(k, _mm256_set1_pd(C::sum_scale));
         V k1 = _mm256_max_pd(k, _mm256_set1_pd(C::k_normal));
         V k2 = _mm256_sub_pd(k, k1);
         return _mm256_and_pd(_mm256_mul_pd(_mm256_mul_pd(p, pow2(k1)), pow2(k2)), keep);

@@ -14,6 +14,7 @@
 
 struct VecF32 {
     typedef float T;
+    typedef ExpF32 Exp;
     typedef __m512 V;
     enum { W = 16 };
     static inline __mmask16 first(int64_t n) { return (__mmask16)((1u << n) - 1u); }
@@ -37,14 +38,25 @@ struct VecF32 {
         return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, m, _CMP_EQ_OQ), _mm512_set1_ps(1.0f));
     }
     static inline T hmax(V v) { return _mm512_reduce_max_ps(v); }
+    /* Sum accumulator: double lanes (float32 terms add exactly enough in double). */
+    struct Acc { __m512d lo, hi; };
+    static inline Acc acc_zero() { return {_mm512_setzero_pd(), _mm512_setzero_pd()}; }
+    static inline void acc_add(Acc &a, V v) {
+        a.lo = _mm512_add_pd(a.lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+        a.hi = _mm512_add_pd(a.hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+    }
+    static inline void acc_lanes(const Acc &a, double *d) {
+        _mm512_storeu_pd(d, a.lo);
+        _mm512_storeu_pd(d + 8, a.hi);
+    }
     static inline T hadd(V v) { return _mm512_reduce_add_ps(v); }
     static inline void to_double(V v, double *d) {
         _mm512_storeu_pd(d, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
         _mm512_storeu_pd(d + 8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
     }
-    static inline V exp_nonpos(V t) {
+    template <bool SCALED = false> static inline V exp_nonpos(V t) {
         typedef ExpF32 C;
-        const __mmask16 keep = _mm512_cmp_ps_mask(t, _mm512_set1_ps(C::lowest), _CMP_NLT_UQ);
+        const __mmask16 keep = _mm512_cmp_ps_mask(t, _mm512_set1_ps(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         V k = _mm512_sub_ps(_mm512_fmadd_ps(t, _mm512_set1_ps(C::log2e), _mm512_set1_ps(C::round_magic)),
                             _mm512_set1_ps(C::round_magic));
         V r = _mm512_fnmadd_ps(k, _mm512_set1_ps(C::ln2_hi), t);
@@ -55,12 +67,14 @@ struct VecF32 {
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c2));
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c1));
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+        if (SCALED) k = _mm512_add_ps(k, _mm512_set1_ps(C::sum_scale));
         return _mm512_maskz_scalef_ps(keep, p, k);
     }
 };
 
 struct VecF64 {
     typedef double T;
+    typedef ExpF64 Exp;
     typedef __m512d V;
     enum { W = 8 };
     static inline __mmask8 first(int64_t n) { return (__mmask8)((1u << n) - 1u); }
@@ -84,11 +98,20 @@ struct VecF64 {
         return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, m, _CMP_EQ_OQ), _mm512_set1_pd(1.0));
     }
     static inline T hmax(V v) { return _mm512_reduce_max_pd(v); }
+    /* Sum accumulator: compensated lanes (2Sum keeps each add's rounding error). */
+    struct Acc { V s, c; };
+    static inline Acc acc_zero() { return {_mm512_setzero_pd(), _mm512_setzero_pd()}; }
+    static inline void acc_add(Acc &a, V v) {
+        V t = _mm512_add_pd(a.s, v), bp = _mm512_sub_pd(t, a.s);
+        a.c = _mm512_add_pd(a.c, _mm512_add_pd(_mm512_sub_pd(a.s, _mm512_sub_pd(t, bp)), _mm512_sub_pd(v, bp)));
+        a.s = t;
+    }
+    static inline void acc_lanes(const Acc &a, double *d) { _mm512_storeu_pd(d, _mm512_add_pd(a.s, a.c)); }
     static inline T hadd(V v) { return _mm512_reduce_add_pd(v); }
     static inline void to_double(V v, double *d) { _mm512_storeu_pd(d, v); }
-    static inline V exp_nonpos(V t) {
+    template <bool SCALED = false> static inline V exp_nonpos(V t) {
         typedef ExpF64 C;
-        const __mmask8 keep = _mm512_cmp_pd_mask(t, _mm512_set1_pd(C::lowest), _CMP_NLT_UQ);
+        const __mmask8 keep = _mm512_cmp_pd_mask(t, _mm512_set1_pd(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         V k = _mm512_sub_pd(_mm512_fmadd_pd(t, _mm512_set1_pd(C::log2e), _mm512_set1_pd(C::round_magic)),
                             _mm512_set1_pd(C::round_magic));
         V r = _mm512_fnmadd_pd(k, _mm512_set1_pd(C::ln2_hi), t);
@@ -104,6 +127,7 @@ struct VecF64 {
         p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c2));
         p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c1));
         p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+        if (SCALED) k = _mm512_add_pd(k, _mm512_set1_pd(C::sum_scale));
         return _mm512_maskz_scalef_pd(keep, p, k);
     }
 };

@@ -12,6 +12,7 @@
 
 template <class Tp, class Bits, class C> struct VecGeneric {
     typedef Tp T;
+    typedef C Exp;
     enum { W = 4 };
     struct V { T v[W]; };
     static inline V set1(T a) { V r; for (int i = 0; i < W; ++i) r.v[i] = a; return r; }
@@ -39,22 +40,38 @@ template <class Tp, class Bits, class C> struct VecGeneric {
         for (int i = 1; i < W; ++i) m = a.v[i] > m ? a.v[i] : m;
         return m;
     }
+    /* Sum accumulator: double lanes, compensated (2Sum) so float64 terms keep
+     * each add's rounding error too. */
+    struct Acc { double s[W], c[W]; };
+    static inline Acc acc_zero() { Acc a; for (int i = 0; i < W; ++i) a.s[i] = a.c[i] = 0.0; return a; }
+    static inline void acc_add(Acc &a, V v) {
+        for (int i = 0; i < W; ++i) {
+            double x = (double)v.v[i], t = a.s[i] + x, bp = t - a.s[i];
+            a.c[i] += (a.s[i] - (t - bp)) + (x - bp);
+            a.s[i] = t;
+        }
+    }
+    static inline void acc_lanes(const Acc &a, double *d) { for (int i = 0; i < W; ++i) d[i] = a.s[i] + a.c[i]; }
     static inline T hadd(V a) { return (a.v[0] + a.v[2]) + (a.v[1] + a.v[3]); }
     static inline void to_double(V a, double *d) { for (int i = 0; i < W; ++i) d[i] = (double)a.v[i]; }
     static inline T pow2(T k) {  /* 2^k for integral k in the normal range */
         Bits b = (Bits)((int)k + C::exponent_bias) << C::mantissa_bits;
         T r; memcpy(&r, &b, sizeof r); return r;
     }
-    static inline T exp1(T t) {
+    template <bool SCALED> static inline T exp1(T t) {
         if (!(t == t)) return t;  /* NaN: no float-to-int conversion below */
-        if (t < C::lowest) return T(0);
+        if (t < (SCALED ? C::lowest_scaled : C::lowest)) return T(0);
         T k = (t * C::log2e + C::round_magic) - C::round_magic;
         T r = (t - k * C::ln2_hi) - k * C::ln2_lo;
         T p = C::poly(r);
+        if (SCALED) k += C::sum_scale;
         T k1 = k > C::k_normal ? k : C::k_normal;
         return p * pow2(k1) * pow2(k - k1);
     }
-    static inline V exp_nonpos(V t) { for (int i = 0; i < W; ++i) t.v[i] = exp1(t.v[i]); return t; }
+    template <bool SCALED = false> static inline V exp_nonpos(V t) {
+        for (int i = 0; i < W; ++i) t.v[i] = exp1<SCALED>(t.v[i]);
+        return t;
+    }
 };
 
 /* Constants without FMA: a short ln2_hi so that k * ln2_hi is exact. */
