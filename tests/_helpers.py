@@ -47,33 +47,6 @@ from fastsoftmax import _core, _reference
 
 OPS = ("softmax", "log_softmax", "logsumexp")
 
-#: Extra ULP allowed by `slack_bound` (used by the column sweeps of test_lengths.py
-#: and by test_properties.py) for a known library bug: sums of exp values are
-#: accumulated in the working dtype with plain adds (each vector lane over up
-#: to 16 elements of a row, each column over up to 32 rows) before they are
-#: folded into a compensated double. With many equal terms the rounding errors
-#: add up linearly: softmax reaches ~15 ULP where the contract allows
-#: 4 + |x - max| + log2(n)/2 (e.g. 8 at n = 257), and float32 column sums
-#: drift past 1e-6. test_known_bugs.py shows it with strict xfail tests.
-#: Set this to 0 when that bug is fixed.
-KNOWN_SUM_SLACK = 32.0
-
-#: Other library bugs found by this suite, each shown by a strict-xfail test
-#: in test_known_bugs.py. While a bug is listed here the general tests leave
-#: out just the inputs it breaks (and say so); remove the entry with the fix.
-KNOWN_BUGS = {
-    # softmax of a long row (> LONG_BYTES, two-sweep path) holding +inf is not
-    # all NaN: the finite positions get 0
-    "softmax-inf-long-rows",
-    # softmax along a tall column (two-sweep column path) is all NaN when a
-    # whole row block of that column is -inf
-    "softmax-neginf-tall-columns",
-    # exp(x - max) terms in the subnormal range keep only a few bits, so
-    # log_softmax of the max element (-log1p(sum of them), itself tiny) loses
-    # its relative accuracy: hundreds of (subnormal) ULP
-    "log-softmax-subnormal-terms",
-}
-
 #: the dtype the oracle computes in, for each result dtype
 WIDER = {np.dtype(np.float32): np.dtype(np.float64), np.dtype(np.float64): np.dtype(np.longdouble)}
 
@@ -203,22 +176,6 @@ def bound(op, x, axis, wide, keepdims=False):
     return np.asarray(b, dtype=wide)
 
 
-def slack_bound(op, x, axis, wide, keepdims=False):
-    """bound() plus KNOWN_SUM_SLACK, and no bound on log_softmax slices that
-    hold subnormal exp terms while that bug is listed (see KNOWN_BUGS)."""
-    b = bound(op, x, axis, wide, keepdims=keepdims) + KNOWN_SUM_SLACK
-    if op == "log_softmax" and "log-softmax-subnormal-terms" in KNOWN_BUGS and np.size(x):
-        dt = np.asarray(x).dtype
-        lo, hi = np.log(float(np.finfo(dt).smallest_subnormal)), np.log(float(np.finfo(dt).smallest_normal))
-        xw = np.asarray(x, dtype=wide).reshape(np.shape(x) or (1,))
-        axes = norm_axes(axis, xw.ndim)
-        with np.errstate(all="ignore"):
-            d = xw - np.max(xw, axis=axes, keepdims=True)
-            hit = np.any((d > lo - 1) & (d < hi), axis=axes, keepdims=True)
-        b = np.where(hit.reshape(np.shape(b)) if np.ndim(x) == 0 else hit, np.inf, b)
-    return b
-
-
 def check(op, got, x, axis=-1, keepdims=False, dtype=None, lse_relative=False, bound_fn=None):
     """Assert got == op(x, axis) within the bound (see the module docstring).
 
@@ -311,8 +268,7 @@ def make_layout(values, layout):
         out = np.ascontiguousarray(v.T).T
     elif layout == "stepped":
         steps = [2 + (d % 2) for d in range(v.ndim)]
-        big = np.zeros([s * k for s, k in zip(v.shape, steps)] or [1], dtype=v.dtype)
-        big = big.reshape([s * k for s, k in zip(v.shape, steps)])
+        big = np.zeros([s * k for s, k in zip(v.shape, steps)], dtype=v.dtype)
         sl = tuple(slice(None, None, k) for k in steps)
         big[sl] = v
         out = big[sl]

@@ -78,6 +78,20 @@ def test_lists_tuples_and_scalars(op):
     check(op, call(op, [True, False, True]), np.array([1.0, 0.0, 1.0]))
 
 
+@pytest.mark.parametrize("op", OPS)
+def test_high_rank_arrays(op, rng):
+    """Up to NumPy's 64 dimensions (mostly of length 1, which the plans drop)."""
+    for ndim in (10, 32, 64):
+        shape = [1] * ndim
+        shape[1], shape[ndim // 2], shape[-1] = 3, 2, 5
+        x = random_values(rng, tuple(shape), np.float64)
+        for axis in (0, 1, ndim // 2, -1, None, (1, -1), ()):
+            check(op, call(op, x, axis), x, axis)
+        xt = x.transpose(list(range(ndim))[::-1])  # reversed: the unit stride is first
+        for axis in (-2, 0, None):
+            check(op, call(op, xt, axis), xt, axis)
+
+
 def test_returns_plain_ndarray_of_input_shape():
     x = np.arange(24.0).reshape(2, 3, 4)
     for op in ("softmax", "log_softmax"):
@@ -246,6 +260,21 @@ def test_out_errors_leave_out_untouched(op, rng):
     for bad in ([0.0] * 12, np.zeros(good_shape).tolist(), 3.0):
         with pytest.raises(TypeError):
             call(op, x, out=bad)
+
+
+def test_out_with_dtype_argument(rng):
+    """With dtype=, out must have that dtype (the result dtype), not the input's."""
+    x = random_values(rng, (4, 6), np.float64)
+    out = np.zeros((4, 6), np.float32)
+    assert fastsoftmax.softmax(x, dtype=np.float32, out=out) is out
+    check("softmax", out, x.astype(np.float32))
+    bad = np.zeros((4, 6), np.float64)
+    with pytest.raises(TypeError, match="dtype"):
+        fastsoftmax.softmax(x, dtype=np.float32, out=bad)
+    assert not bad.any()
+    out = np.zeros(4, np.float64)
+    assert fastsoftmax.logsumexp(x.astype(np.float32), dtype=np.float64, out=out) is out
+    check("logsumexp", out, x.astype(np.float32).astype(np.float64))
 
 
 def test_out_subclass_is_accepted():

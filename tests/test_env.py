@@ -73,6 +73,7 @@ def test_isa_env_unset_or_empty_picks_the_best_tier():
     ({"FASTSOFTMAX_NUM_THREADS": "1"}, 1),
     ({"OMP_NUM_THREADS": "3"}, 3),
     ({"OMP_NUM_THREADS": "5"}, 5),
+    ({"OMP_NUM_THREADS": "4,2"}, 4),  # OpenMP's nested list: the first level counts
     ({"FASTSOFTMAX_NUM_THREADS": "2", "OMP_NUM_THREADS": "7"}, 2),  # ours wins
 ])
 def test_thread_count_from_environment(env, expected):
