@@ -5,6 +5,7 @@ import numpy as np
 SOFTMAX: int
 LOG_SOFTMAX: int
 LOGSUMEXP: int
+LONG_SLICE_BYTES: int
 
 def run(op: int, x: np.ndarray, y: np.ndarray, axis: int, num_threads: int) -> None: ...
 def fast(op: int, x: object, axis: object, out: Optional[np.ndarray], num_threads: int) -> Optional[np.ndarray]: ...

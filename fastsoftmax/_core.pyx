@@ -23,8 +23,12 @@ cdef extern from "fastsoftmax.h":
     int fs_tier_get()
     int fs_tier_set(int tier)
     int fs_openmp_enabled()
+    int64_t fs_long_slice_bytes()
     int fs_run(int op, int dtype, const char *x, char *y, int ndim, const int64_t *shape,
                const int64_t *x_strides, const int64_t *y_strides, int axis, int num_threads) nogil
+
+#: slices longer than this many bytes take the two-sweep blocked path (tests cross it)
+LONG_SLICE_BYTES = fs_long_slice_bytes()
 
 SOFTMAX = 0
 LOG_SOFTMAX = 1

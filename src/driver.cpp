@@ -29,7 +29,7 @@ namespace {
 /* Below this many elements a parallel region costs more than it saves. */
 const int64_t PARALLEL_MIN_ELEMENTS = 32768;
 /* Slices longer than this (bytes) take the two-sweep blocked path. */
-const int64_t LONG_BYTES = 256 * 1024;
+const int64_t LONG_BYTES = 1024 * 1024;
 /* Block of the two-sweep path: read twice per pass, so it should sit in L1. */
 const int64_t BLOCK_BYTES = 16 * 1024;
 /* Outputs of at least this many bytes are written with non-temporal stores. */
@@ -63,6 +63,12 @@ struct Odometer {
             xoff += idx[d] * o->xs[d];
             yoff += idx[d] * o->ys[d];
         }
+    }
+    /* x offset of the next index if only the last dimension moves, else this one's
+     * (a prefetch hint: no need to be exact at a wrap). */
+    int64_t next_x() const {
+        const int d = o->nd - 1;
+        return d >= 0 && idx[d] + 1 < o->shape[d] ? xoff + o->xs[d] : xoff;
     }
     void next() {
         for (int d = o->nd - 1; d >= 0; --d) {
@@ -290,9 +296,7 @@ template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, in
                     if (p.long_slices) {
                         p.long_slice(x + it.xoff, y + it.yoff, st, buf);
                     } else if (contiguous) {
-                        Odometer nx = it;
-                        nx.next();
-                        p.short_contiguous(x + it.xoff, y + it.yoff, r + 1 < hi ? x + nx.xoff : nullptr,
+                        p.short_contiguous(x + it.xoff, y + it.yoff, r + 1 < hi ? x + it.next_x() : nullptr,
                                            p.stream ? buf : nullptr);
                     } else {
                         p.short_slice(x + it.xoff, y + it.yoff, buf);
@@ -552,6 +556,8 @@ int run(int op, const KernelTable<T> *k, const char *xb, char *yb, int ndim, con
 }
 
 }  // namespace
+
+extern "C" int64_t fs_long_slice_bytes(void) { return LONG_BYTES; }
 
 extern "C" int fs_run(int op, int dtype, const char *x, char *y, int ndim, const int64_t *shape,
                       const int64_t *x_strides, const int64_t *y_strides, int axis, int num_threads) {

@@ -72,4 +72,16 @@ struct ExpF64 {
     static constexpr double sum_unscale = 0x1p-512;
 };
 
+/* Sum of s[i] + c[i] (lanes and their compensation terms), itself compensated
+ * (Neumaier), in a fixed order: the total of a float64 accumulator. */
+static inline double fs_compensated_sum(const double *s, const double *c, int n) {
+    double hi = 0.0, lo = 0.0;
+    for (int i = 0; i < n; ++i) {
+        const double v = s[i], t = hi + v;
+        lo += (__builtin_fabs(hi) >= __builtin_fabs(v) ? (hi - t) + v : (v - t) + hi) + c[i];
+        hi = t;
+    }
+    return hi + lo;
+}
+
 #endif

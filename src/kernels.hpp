@@ -21,6 +21,17 @@ template <class K> struct Kernels {
     static inline V exp_scaled(V t) { return K::template exp_nonpos<true>(t); }
     static constexpr double unscale = K::Exp::sum_unscale;
 
+    /* Terms of the log1p sums: exp(x - m) * 2^sum_scale, with the rounding error
+     * of x - m put back (2Sum: x - m = t + err exactly; exp(t + err) ~ exp(t) *
+     * (1 + err)). log_softmax of the max element is -log1p(sum of the others),
+     * so its relative accuracy rests on every other term's x - m. neg_m = -m. */
+    static inline V exp_log_term(V x, V m, V neg_m) {
+        const V t = K::sub(x, m), bp = K::sub(t, x);
+        const V err = K::add(K::sub(x, K::sub(t, bp)), K::sub(neg_m, bp));
+        const V e = exp_scaled(t);
+        return K::fmadd(e, K::zero_unordered(err), e);  /* err is NaN only beside inf/NaN: drop it */
+    }
+
     /* Neumaier: the running sum keeps the low part that each add would lose. */
     struct Sum2 {
         double hi, lo;
@@ -40,14 +51,7 @@ template <class K> struct Kernels {
         return s;
     }
 
-    /* The lanes of an accumulator, added with compensation: the total of a row. */
-    static inline double acc_total(const typename K::Acc &a) {
-        double d[W];
-        K::acc_lanes(a, d);
-        Sum2 s = {0.0, 0.0};
-        for (int i = 0; i < W; ++i) s.add(d[i]);
-        return s.value();
-    }
+    static inline double acc_total(const typename K::Acc &a) { return K::acc_total(a); }
 
     /* k lanes at p: a full vector when k == W (folded at compile time), else masked. */
     static inline V ld(const T *p, int64_t k, T fill) { return k == W ? K::load(p) : K::load_part(p, k, fill); }
@@ -135,17 +139,17 @@ template <class K> struct Kernels {
     /* The count may include tail lanes when m == -inf; every caller then gets
      * NaN or -inf whatever the count, so it is not masked. */
     static double rexp_sum_excl(const T *x, int64_t n, T m, double *count, const T *next) {
-        const V vm = K::set1(m);
+        const V vm = K::set1(m), nm = K::set1(-m);
         typename K::Acc acc = K::acc_zero();
         V c0 = K::set1(T(0)), c1 = c0;
         int64_t i = 0;
         for (; i + 4 * W <= n; i += 4 * W) {
             prefetch(next ? next + i : nullptr);
             V x0 = K::load(x + i), x1 = K::load(x + i + W), x2 = K::load(x + i + 2 * W), x3 = K::load(x + i + 3 * W);
-            V e0 = K::zero_where_eq(exp_scaled(K::sub(x0, vm)), x0, vm);
-            V e1 = K::zero_where_eq(exp_scaled(K::sub(x1, vm)), x1, vm);
-            V e2 = K::zero_where_eq(exp_scaled(K::sub(x2, vm)), x2, vm);
-            V e3 = K::zero_where_eq(exp_scaled(K::sub(x3, vm)), x3, vm);
+            V e0 = K::zero_where_eq(exp_log_term(x0, vm, nm), x0, vm);
+            V e1 = K::zero_where_eq(exp_log_term(x1, vm, nm), x1, vm);
+            V e2 = K::zero_where_eq(exp_log_term(x2, vm, nm), x2, vm);
+            V e3 = K::zero_where_eq(exp_log_term(x3, vm, nm), x3, vm);
             K::acc_add(acc, K::add(K::add(e0, e1), K::add(e2, e3)));
             c0 = K::add(c0, K::add(K::one_where_eq(x0, vm), K::one_where_eq(x1, vm)));
             c1 = K::add(c1, K::add(K::one_where_eq(x2, vm), K::one_where_eq(x3, vm)));
@@ -153,7 +157,7 @@ template <class K> struct Kernels {
         for (; i < n; i += W) {
             const int64_t k = n - i < W ? n - i : (int64_t)W;
             V x0 = ld(x + i, k, neg_inf());
-            K::acc_add(acc, K::zero_where_eq(exp_scaled(K::sub(x0, vm)), x0, vm));
+            K::acc_add(acc, K::zero_where_eq(exp_log_term(x0, vm, nm), x0, vm));
             c0 = K::add(c0, K::one_where_eq(x0, vm));
         }
         *count = hsum(K::add(c0, c1));  /* whole numbers: exact */
@@ -202,7 +206,7 @@ template <class K> struct Kernels {
             }
             V c = K::set1(T(0));
             for (int i = 0; i < nv; ++i) {
-                e[i] = K::zero_where_eq(exp_scaled(K::sub(v[i], mv)), v[i], mv);
+                e[i] = K::zero_where_eq(exp_log_term(v[i], mv, K::sub(K::set1(T(0)), mv)), v[i], mv);
                 c = K::add(c, K::one_where_eq(v[i], mv));
             }
             const V s = K::add(K::add(e[0], e[1]), K::add(e[2], e[3]));
@@ -311,7 +315,7 @@ template <class K> struct Kernels {
             if (next) __builtin_prefetch(next + r * px + c, 0, 3);
             V xv = ld(x + r * px + c, k, T(0));
             cnt = K::add(cnt, K::one_where_eq(xv, mv));
-            return K::zero_where_eq(exp_scaled(K::sub(xv, mv)), xv, mv);
+            return K::zero_where_eq(exp_log_term(xv, mv, K::sub(K::set1(T(0)), mv)), xv, mv);
         });
         for (int64_t c = 0; c < w; ++c) sum[c] *= unscale;
     }

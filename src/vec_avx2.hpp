@@ -33,6 +33,8 @@ struct VecF32 {
     static inline V sub(V a, V b) { return _mm256_sub_ps(a, b); }
     static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
     static inline V max(V a, V b) { return _mm256_max_ps(a, b); }
+    static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+    static inline V zero_unordered(V a) { return _mm256_and_ps(a, _mm256_cmp_ps(a, a, _CMP_ORD_Q)); }
     static inline V zero_where_eq(V e, V x, V m) {
         return _mm256_andnot_ps(_mm256_cmp_ps(x, m, _CMP_EQ_OQ), e);
     }
@@ -55,6 +57,12 @@ struct VecF32 {
     static inline void acc_lanes(const Acc &a, double *d) {
         _mm256_storeu_pd(d, a.lo);
         _mm256_storeu_pd(d + 4, a.hi);
+    }
+    /* The total: a tree in double is far inside float32 precision. */
+    static inline double acc_total(const Acc &a) {
+        __m256d t = _mm256_add_pd(a.lo, a.hi);
+        __m128d h = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
+        return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
     }
     static inline T hadd(V v) {
         __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -114,6 +122,8 @@ struct VecF64 {
     static inline V sub(V a, V b) { return _mm256_sub_pd(a, b); }
     static inline V mul(V a, V b) { return _mm256_mul_pd(a, b); }
     static inline V max(V a, V b) { return _mm256_max_pd(a, b); }
+    static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+    static inline V zero_unordered(V a) { return _mm256_and_pd(a, _mm256_cmp_pd(a, a, _CMP_ORD_Q)); }
     static inline V zero_where_eq(V e, V x, V m) {
         return _mm256_andnot_pd(_mm256_cmp_pd(x, m, _CMP_EQ_OQ), e);
     }
@@ -134,6 +144,12 @@ struct VecF64 {
         a.s = t;
     }
     static inline void acc_lanes(const Acc &a, double *d) { _mm256_storeu_pd(d, _mm256_add_pd(a.s, a.c)); }
+    static inline double acc_total(const Acc &a) {
+        double s[W], c[W];
+        _mm256_storeu_pd(s, a.s);
+        _mm256_storeu_pd(c, a.c);
+        return fs_compensated_sum(s, c, W);
+    }
     static inline T hadd(V v) {
         __m128d a = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
         a = _mm_add_sd(a, _mm_unpackhi_pd(a, a));

@@ -31,6 +31,8 @@ struct VecF32 {
     static inline V sub(V a, V b) { return _mm512_sub_ps(a, b); }
     static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
     static inline V max(V a, V b) { return _mm512_max_ps(a, b); }
+    static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+    static inline V zero_unordered(V a) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, a, _CMP_ORD_Q), a); }
     static inline V zero_where_eq(V e, V x, V m) {
         return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, m, _CMP_EQ_OQ), _mm512_setzero_ps());
     }
@@ -49,6 +51,8 @@ struct VecF32 {
         _mm512_storeu_pd(d, a.lo);
         _mm512_storeu_pd(d + 8, a.hi);
     }
+    /* The total: a tree in double is far inside float32 precision. */
+    static inline double acc_total(const Acc &a) { return _mm512_reduce_add_pd(_mm512_add_pd(a.lo, a.hi)); }
     static inline T hadd(V v) { return _mm512_reduce_add_ps(v); }
     static inline void to_double(V v, double *d) {
         _mm512_storeu_pd(d, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
@@ -91,6 +95,8 @@ struct VecF64 {
     static inline V sub(V a, V b) { return _mm512_sub_pd(a, b); }
     static inline V mul(V a, V b) { return _mm512_mul_pd(a, b); }
     static inline V max(V a, V b) { return _mm512_max_pd(a, b); }
+    static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+    static inline V zero_unordered(V a) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, a, _CMP_ORD_Q), a); }
     static inline V zero_where_eq(V e, V x, V m) {
         return _mm512_mask_mov_pd(e, _mm512_cmp_pd_mask(x, m, _CMP_EQ_OQ), _mm512_setzero_pd());
     }
@@ -107,6 +113,12 @@ struct VecF64 {
         a.s = t;
     }
     static inline void acc_lanes(const Acc &a, double *d) { _mm512_storeu_pd(d, _mm512_add_pd(a.s, a.c)); }
+    static inline double acc_total(const Acc &a) {
+        double s[W], c[W];
+        _mm512_storeu_pd(s, a.s);
+        _mm512_storeu_pd(c, a.c);
+        return fs_compensated_sum(s, c, W);
+    }
     static inline T hadd(V v) { return _mm512_reduce_add_pd(v); }
     static inline void to_double(V v, double *d) { _mm512_storeu_pd(d, v); }
     template <bool SCALED = false> static inline V exp_nonpos(V t) {

@@ -28,6 +28,8 @@ template <class Tp, class Bits, class C> struct VecGeneric {
     static inline V sub(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] -= b.v[i]; return a; }
     static inline V mul(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] *= b.v[i]; return a; }
     static inline V max(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return a; }
+    static inline V fmadd(V a, V b, V c) { for (int i = 0; i < W; ++i) a.v[i] = a.v[i] * b.v[i] + c.v[i]; return a; }
+    static inline V zero_unordered(V a) { for (int i = 0; i < W; ++i) a.v[i] = a.v[i] == a.v[i] ? a.v[i] : T(0); return a; }
     static inline V zero_where_eq(V e, V x, V m) {
         for (int i = 0; i < W; ++i) e.v[i] = x.v[i] == m.v[i] ? T(0) : e.v[i];
         return e;
@@ -52,6 +54,7 @@ template <class Tp, class Bits, class C> struct VecGeneric {
         }
     }
     static inline void acc_lanes(const Acc &a, double *d) { for (int i = 0; i < W; ++i) d[i] = a.s[i] + a.c[i]; }
+    static inline double acc_total(const Acc &a) { return fs_compensated_sum(a.s, a.c, W); }
     static inline T hadd(V a) { return (a.v[0] + a.v[2]) + (a.v[1] + a.v[3]); }
     static inline void to_double(V a, double *d) { for (int i = 0; i < W; ++i) d[i] = (double)a.v[i]; }
     static inline T pow2(T k) {  /* 2^k for integral k in the normal range */

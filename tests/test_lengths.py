@@ -7,8 +7,8 @@
   columns), k around the column tile width, n around the 16-row blocks; tall
   columns that take the two-sweep column path; at 1 and 2 threads (2 threads
   cut narrower tiles when there are few).
-* Long rows crossing the two-sweep threshold (src/driver.cpp LONG_BYTES =
-  256 KiB: float32 rows > 65536, float64 rows > 32768), contiguous and
+* Long rows crossing the two-sweep threshold (src/driver.cpp LONG_BYTES, as
+  _core.LONG_SLICE_BYTES: 1 MiB, float32 rows > 262144), contiguous and
   strided (gathered blocks), one and several rows.
 * float32 row sums within 1e-6 of 1 for rows up to 256k elements.
 
@@ -19,10 +19,11 @@ import os
 import numpy as np
 import pytest
 
+from fastsoftmax import _core
 from _helpers import OPS, call, check, random_values
 
 MAX_ROW = 4 * 16 + 3
-LONG = {np.float32: 65536, np.float64: 32768}  # longest slice that is still "short"
+LONG = {np.float32: _core.LONG_SLICE_BYTES // 4, np.float64: _core.LONG_SLICE_BYTES // 8}  # longest slice that is still "short"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -145,7 +146,7 @@ def test_long_strided_rows(isa, op, dtype, rng):
         check(op, out, x)
 
 
-@pytest.mark.parametrize("n", list(range(1, 68)) + [1000, 4097, 65537, 262144])
+@pytest.mark.parametrize("n", list(range(1, 68)) + [1000, 4097, 65537, 262144, 262145 + 77])
 def test_float32_row_sums(isa, n, rng):
     """softmax rows of float32 sum to 1 within 1e-6 (summed in float64)."""
     for kind in ("normal", "ties", "wide"):

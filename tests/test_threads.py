@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import fastsoftmax
+from fastsoftmax import _core
 from _helpers import OPS, call, check, same_bits
 
 BIG_ROW = 3_000_000
@@ -22,7 +23,7 @@ BIG_ROW = 3_000_000
 
 def plans(dtype, rng):
     """(name, x, axis) for every plan, each large enough to be split across threads."""
-    long = 65536 if dtype == np.float32 else 32768
+    long = _core.LONG_SLICE_BYTES // np.dtype(dtype).itemsize
 
     def r(*shape):
         return (rng.standard_normal(shape) * 4).astype(dtype)
@@ -85,7 +86,7 @@ def test_huge_row_is_accurate(op, rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_more_threads_than_cores(dtype, rng):
     """3 and 4 threads on 2 cores: still the same bits as 1 thread."""
-    long = 65536 if dtype == np.float32 else 32768
+    long = _core.LONG_SLICE_BYTES // np.dtype(dtype).itemsize
     inputs = [((rng.standard_normal((3, long + 99)) * 4).astype(dtype), -1),
               ((rng.standard_normal((500, 300)) * 4).astype(dtype), 0),
               ((rng.standard_normal(5 * long) * 4).astype(dtype), -1)]
@@ -103,7 +104,7 @@ def test_more_threads_than_cores(dtype, rng):
 def test_special_values_in_parallel(isa, op, rng, threads):
     """NaN / inf in a block handled by the second thread give the same bits."""
     for dtype in (np.float32, np.float64):
-        n = (65536 if dtype == np.float32 else 32768) + 4099  # long rows
+        n = (_core.LONG_SLICE_BYTES // np.dtype(dtype).itemsize) + 4099  # long rows
         x = (rng.standard_normal((4, n)) * 4).astype(dtype)
         x[0, n - 10] = np.nan
         x[1, n - 3] = np.inf
