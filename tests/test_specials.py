@@ -77,7 +77,7 @@ def plan_views(dtype, rng):
 
 def long_single_rows(dtype, rng):
     """Single long rows: split across threads by fixed blocks."""
-    x = pattern_slices(LONG[dtype] * 2 + 77, dtype, rng)
+    x = pattern_slices(LONG[dtype] + 77, dtype, rng)  # > LONG: blocks split across threads
     return [x[i] for i in range(x.shape[0])]
 
 
