@@ -37,9 +37,9 @@ const int64_t STREAM_BYTES = 32 * 1024 * 1024;
 /* Column tiles up to this size (bytes) take three sweeps in cache. */
 const int64_t COL_SHORT_BYTES = 512 * 1024;
 /* Widest column tile, bytes per row (the per-column state then fits in L1/L2). */
-const int64_t COL_TILE_BYTES = 16 * 1024;
+const int64_t COL_TILE_BYTES = 4 * 1024;
 /* Rows per block of tall column tiles: read twice (max, then sum) from cache. */
-const int64_t COL_BLOCK_ROWS = 16;
+const int64_t COL_BLOCK_ROWS = 64;
 
 struct Outer {             /* the non-reduced dimensions, coalesced */
     int nd;
@@ -168,7 +168,7 @@ template <class T> struct Plan {
             return;
         }
         double count;
-        double rest = k->rexp_sum_excl(x, n, m, &count, next);
+        double rest = k->rexp_sum_excl(x, n, m, &count, next, 1);
         if (op == FS_LOG_SOFTMAX)
             k->shift_store[stream](x, n, m, (T)log_softmax_offset(m, rest, count), y);
         else
@@ -216,7 +216,7 @@ template <class T> struct Plan {
         const T *xb = block_in(x, b, &len, buf);
         st->m = k->max(xb, len);
         const T *next = xsn == 1 && (b + 1) * block < n ? x + (b + 1) * block : nullptr;
-        st->sum = k->rexp_sum_excl(xb, len, st->m, &st->count, next);
+        st->sum = k->rexp_sum_excl(xb, len, st->m, &st->count, next, op != FS_SOFTMAX);
     }
 
     /* Second sweep over block b: c is 1/sum (softmax) or the log offset. */
@@ -381,10 +381,11 @@ template <class T> struct ColumnTile {
                 k->col_scale(y, n, p.ysn, w, off);
                 return;
             }
-            k->col_rexp_sum(x, n, p.xsn, w, m, sum, count, nullptr);
+            k->col_rexp_sum(x, n, p.xsn, w, m, sum, count, nullptr, 1);
         } else {
-            /* Sums leave out x == block max and count it, also for softmax:
-             * a block of -inf (max -inf) then adds nothing instead of NaN. */
+            /* softmax takes plain block sums; log_softmax and logsumexp leave out
+             * x == block max and count it (for log1p). A column block of only
+             * -inf is summed against 0 instead of its max: it adds 0, not NaN. */
             const bool softmax = p.op == FS_SOFTMAX;
             for (int64_t c = 0; c < w; ++c) {
                 m[c] = -__builtin_inf();
@@ -394,7 +395,15 @@ template <class T> struct ColumnTile {
                 const int64_t len = n - r < COL_BLOCK_ROWS ? n - r : COL_BLOCK_ROWS;
                 k->col_max(x + r * p.xsn, len, p.xsn, w, bm);
                 const T *next = r + COL_BLOCK_ROWS < n ? x + (r + COL_BLOCK_ROWS) * p.xsn : nullptr;
-                k->col_rexp_sum(x + r * p.xsn, len, p.xsn, w, bm, bsum, bcount, next);
+                if (softmax) {
+                    for (int64_t c = 0; c < w; ++c) {
+                        off[c] = bm[c] == -__builtin_inf() ? T(0) : bm[c];
+                        bcount[c] = 0.0;
+                    }
+                    k->col_rexp_sum(x + r * p.xsn, len, p.xsn, w, off, bsum, nullptr, next, 0);
+                } else {
+                    k->col_rexp_sum(x + r * p.xsn, len, p.xsn, w, bm, bsum, bcount, next, 1);
+                }
                 k->col_merge(w, bm, bsum, bcount, m, sum, lo, count);
             }
             for (int64_t c = 0; c < w; ++c) sum[c] += lo[c];

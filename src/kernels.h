@@ -15,8 +15,9 @@ template <class T> struct KernelTable {
     T (*max)(const T *x, int64_t n);
     /* y = exp(x-m), returns the sum; `next` (or null) is prefetched: the next row. */
     double (*rexp_store)(const T *x, int64_t n, T m, T *y, const T *next);
-    /* sum of exp(x-m) over x != m, count of x == m */
-    double (*rexp_sum_excl)(const T *x, int64_t n, T m, double *count, const T *next);
+    /* sum of exp(x-m) over x != m, count of x == m; exact: the rounding of x - m
+     * is put back into each term (log_softmax, logsumexp) */
+    double (*rexp_sum_excl)(const T *x, int64_t n, T m, double *count, const T *next, int exact);
     /* The writing kernels come in pairs: [0] plain stores, [1] non-temporal stores. */
     void (*scale_store[2])(const T *e, int64_t n, T s, T *y);               /* y = e * s (e may be y) */
     void (*rexp_scale_store[2])(const T *x, int64_t n, T m, T s, T *y);    /* y = exp(x-m) * s */
@@ -28,10 +29,11 @@ template <class T> struct KernelTable {
     /* Column tiles: n rows of w contiguous columns, row r at x + r * px. */
     void (*col_max)(const T *x, int64_t n, int64_t px, int64_t w, T *m);
     void (*col_rexp_store)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, T *y, int64_t py, double *sum);
-    /* count null: plain sum; else the sum over x != m and the count of x == m */
-    /* `next`: the same rows of the next block (prefetched while this one is summed), or null */
+    /* sum over x != m and count of x == m per column, as rexp_sum_excl (count
+     * null: the plain sum of exp(x - m)); `next`: the
+     * same rows of the next block (prefetched while this one is summed), or null */
     void (*col_rexp_sum)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count,
-                         const T *next);
+                         const T *next, int exact);
     void (*col_scale)(T *y, int64_t n, int64_t py, int64_t w, const T *s);
     void (*col_rexp_scale_store[2])(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *s, T *y,
                                     int64_t py);

@@ -31,6 +31,9 @@ template <class K> struct Kernels {
         const V e = exp_scaled(t);
         return K::fmadd(e, K::zero_unordered(err), e);  /* err is NaN only beside inf/NaN: drop it */
     }
+    template <bool EXACT> static inline V term(V x, V m, V neg_m) {
+        return EXACT ? exp_log_term(x, m, neg_m) : exp_scaled(K::sub(x, m));
+    }
 
     /* Neumaier: the running sum keeps the low part that each add would lose. */
     struct Sum2 {
@@ -136,9 +139,14 @@ template <class K> struct Kernels {
         return acc_total(acc);
     }
 
-    /* The count may include tail lanes when m == -inf; every caller then gets
+    /* Sum of exp(x - m) * 2^sum_scale over x != m, and the count of x == m.
+     * EXACT (log_softmax, logsumexp) puts back the rounding of x - m.
+     * The count may include tail lanes when m == -inf; every caller then gets
      * NaN or -inf whatever the count, so it is not masked. */
-    static double rexp_sum_excl(const T *x, int64_t n, T m, double *count, const T *next) {
+    static double rexp_sum_excl(const T *x, int64_t n, T m, double *count, const T *next, int exact) {
+        return exact ? rexp_sum_excl_t<true>(x, n, m, count, next) : rexp_sum_excl_t<false>(x, n, m, count, next);
+    }
+    template <bool EXACT> static double rexp_sum_excl_t(const T *x, int64_t n, T m, double *count, const T *next) {
         const V vm = K::set1(m), nm = K::set1(-m);
         typename K::Acc acc = K::acc_zero();
         V c0 = K::set1(T(0)), c1 = c0;
@@ -146,10 +154,10 @@ template <class K> struct Kernels {
         for (; i + 4 * W <= n; i += 4 * W) {
             prefetch(next ? next + i : nullptr);
             V x0 = K::load(x + i), x1 = K::load(x + i + W), x2 = K::load(x + i + 2 * W), x3 = K::load(x + i + 3 * W);
-            V e0 = K::zero_where_eq(exp_log_term(x0, vm, nm), x0, vm);
-            V e1 = K::zero_where_eq(exp_log_term(x1, vm, nm), x1, vm);
-            V e2 = K::zero_where_eq(exp_log_term(x2, vm, nm), x2, vm);
-            V e3 = K::zero_where_eq(exp_log_term(x3, vm, nm), x3, vm);
+            V e0 = K::zero_where_eq(term<EXACT>(x0, vm, nm), x0, vm);
+            V e1 = K::zero_where_eq(term<EXACT>(x1, vm, nm), x1, vm);
+            V e2 = K::zero_where_eq(term<EXACT>(x2, vm, nm), x2, vm);
+            V e3 = K::zero_where_eq(term<EXACT>(x3, vm, nm), x3, vm);
             K::acc_add(acc, K::add(K::add(e0, e1), K::add(e2, e3)));
             c0 = K::add(c0, K::add(K::one_where_eq(x0, vm), K::one_where_eq(x1, vm)));
             c1 = K::add(c1, K::add(K::one_where_eq(x2, vm), K::one_where_eq(x3, vm)));
@@ -157,7 +165,7 @@ template <class K> struct Kernels {
         for (; i < n; i += W) {
             const int64_t k = n - i < W ? n - i : (int64_t)W;
             V x0 = ld(x + i, k, neg_inf());
-            K::acc_add(acc, K::zero_where_eq(exp_log_term(x0, vm, nm), x0, vm));
+            K::acc_add(acc, K::zero_where_eq(term<EXACT>(x0, vm, nm), x0, vm));
             c0 = K::add(c0, K::one_where_eq(x0, vm));
         }
         *count = hsum(K::add(c0, c1));  /* whole numbers: exact */
@@ -300,24 +308,33 @@ template <class K> struct Kernels {
         });
     }
 
-    /* With count: the sum leaves out x == m and counts those (for log1p);
-     * without: the plain sum of exp(x - m). */
+    /* Column sums of exp(x - m) * 2^sum_scale over x != m, and the counts of
+     * x == m; exact: put back the rounding of x - m (as rexp_sum_excl).
+     * Without count: the plain sums of exp(x - m). */
     static void col_rexp_sum(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count,
-                             const T *next) {
-        if (!count) {
+                             const T *next, int exact) {
+        if (!count) {  /* the plain sum of exp(x - m) (unscaled) */
             col_sum(n, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &) {
                 if (next) __builtin_prefetch(next + r * px + c, 0, 3);
                 return K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv));
             });
             return;
         }
+        if (exact)
+            col_rexp_sum_t<true>(x, n, px, w, m, sum, count, next);
+        else
+            col_rexp_sum_t<false>(x, n, px, w, m, sum, count, next);
+        for (int64_t c = 0; c < w; ++c) sum[c] *= unscale;
+    }
+    template <bool EXACT>
+    static void col_rexp_sum_t(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count,
+                               const T *next) {
         col_sum(n, w, m, sum, count, [&](int64_t r, int64_t c, int64_t k, V mv, V &cnt) {
             if (next) __builtin_prefetch(next + r * px + c, 0, 3);
             V xv = ld(x + r * px + c, k, T(0));
             cnt = K::add(cnt, K::one_where_eq(xv, mv));
-            return K::zero_where_eq(exp_log_term(xv, mv, K::sub(K::set1(T(0)), mv)), xv, mv);
+            return K::zero_where_eq(term<EXACT>(xv, mv, K::sub(K::set1(T(0)), mv)), xv, mv);
         });
-        for (int64_t c = 0; c < w; ++c) sum[c] *= unscale;
     }
 
     static void col_scale(T *y, int64_t n, int64_t py, int64_t w, const T *s) {
@@ -331,8 +348,9 @@ template <class K> struct Kernels {
     static void col_rexp_scale_store(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *s, T *y,
                                      int64_t py) {
         for (int64_t r = 0; r < n; ++r) {
-            const T *xr = x + r * px;
+            const T *xr = x + r * px, *next = r + 1 < n ? xr + px : nullptr;
             map_store<NT>(y + r * py, w, [&](int64_t c, int64_t k) {
+                if (next) __builtin_prefetch(next + c, 0, 2);  /* one line per vector (AVX-512) or two */
                 return K::mul(K::exp_nonpos(K::sub(ld(xr + c, k, T(0)), ld(m + c, k, T(0)))), ld(s + c, k, T(0)));
             });
         }
