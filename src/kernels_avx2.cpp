@@ -4,7 +4,7 @@
  * ISA: AVX2 + FMA (Haswell, Zen 1 and later). setup.py compiles this file, and only this file, with the flags
  * of its tier; dispatch.cpp calls into it only when the CPU has them.
  * Algorithm: kernels.hpp (loops) over vec_avx2.hpp (vector layer and exp).
- * Measured error of the whole softmax: see tests/test_accuracy.py (bounds in README).
+ * Error of the whole softmax: the bounds in README.md "Accuracy", asserted by tests/ (_helpers.py).
  */
 #include <stdint.h>
 #include <string.h>
