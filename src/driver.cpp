@@ -568,6 +568,14 @@ int run(int op, const KernelTable<T> *k, const char *xb, char *yb, int ndim, con
 
 extern "C" int64_t fs_long_slice_bytes(void) { return LONG_BYTES; }
 
+extern "C" void fs_exp_nonpos(int dtype, const char *x, char *y, int64_t n) {
+    const Tier *tier = fs_current_tier();
+    if (dtype == FS_FLOAT32)
+        tier->f32.exp_nonpos((const float *)x, n, (float *)y);
+    else
+        tier->f64.exp_nonpos((const double *)x, n, (double *)y);
+}
+
 extern "C" int fs_run(int op, int dtype, const char *x, char *y, int ndim, const int64_t *shape,
                       const int64_t *x_strides, const int64_t *y_strides, int axis, int num_threads) {
     const Tier *tier = fs_current_tier();

@@ -14,9 +14,11 @@
  *
  * Coefficients: weighted minimax (Remez, 50 digits) for the relative error of
  * exp on [-ln2/2, ln2/2] with c0 fixed to 1:
- *   float32, degree 6:  approximation error 3.9e-9  (0.03 eps); measured with
- *            rounding over all float32 t in [-104, 0]: see tests/test_exp.py.
- *   float64, degree 11: approximation error 1.8e-17 (0.08 eps).
+ *   float32, degree 6:  approximation error 3.9e-9  (0.03 eps)
+ *   float64, degree 11: approximation error 1.8e-17 (0.08 eps)
+ * Measured whole exp (tests/test_exp.py, 1.8M points over [lowest, 0]):
+ *   max 1.17 ULP (float32) / 1.27 ULP (float64) with FMA (AVX2, AVX-512),
+ *   1.42 / 1.53 ULP generic (no FMA); mean 0.27-0.29 ULP.
  *
  * Scaled variant (exp_nonpos<true>): exp(t) * 2^sum_scale, for the sums of
  * logsumexp and log_softmax. Their result is log1p(sum of the terms below the

@@ -20,6 +20,8 @@ int fs_tier_get(void);
 int fs_tier_set(int tier);         /* 0 on success, -1 if not supported */
 int fs_openmp_enabled(void);
 int64_t fs_long_slice_bytes(void);  /* slices longer than this take the two-sweep path */
+/* y = exp(x) for contiguous x <= 0 with the current tier's exp (for tests). */
+void fs_exp_nonpos(int dtype, const char *x, char *y, int64_t n);
 
 /* Reduce x over `axis`. x and y share `shape` (for logsumexp y is the
  * keepdims result: its stride along axis is ignored). Strides are in bytes and

@@ -41,6 +41,8 @@ template <class T> struct KernelTable {
                                int64_t py);
     void (*col_merge)(int64_t w, const T *bm, const double *bsum, const double *bcount, T *M, double *hi, double *lo,
                       double *count);
+
+    void (*exp_nonpos)(const T *x, int64_t n, T *y); /* y = exp(x), x <= 0: the exp alone, for tests */
 };
 
 struct Tier {

@@ -172,6 +172,11 @@ template <class K> struct Kernels {
         return acc_total(acc) * unscale;
     }
 
+    /* y = exp(x) for x <= 0 (and NaN): the tier's exp alone, for its tests. */
+    static void exp_nonpos(const T *x, int64_t n, T *y) {
+        map_store<false>(y, n, [&](int64_t i, int64_t k) { return K::exp_nonpos(ld(x + i, k, T(0))); });
+    }
+
     template <bool NT> static void scale_store(const T *e, int64_t n, T s, T *y) {
         const V vs = K::set1(s);
         map_store<NT>(y, n, [&](int64_t i, int64_t k) { return K::mul(ld(e + i, k, T(0)), vs); });
@@ -407,6 +412,6 @@ template <class K> struct Kernels {
                 col_max, col_rexp_store, col_rexp_sum, col_scale,
                 {col_rexp_scale_store<false>, col_rexp_scale_store<true>},
                 {col_shift_store<false>, col_shift_store<true>},
-                col_merge};
+                col_merge, exp_nonpos};
     }
 };
