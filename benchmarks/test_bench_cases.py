@@ -12,8 +12,8 @@ import pytest
 from fastsoftmax import _bench
 
 IMPLS = {impl.key: impl for impl in _bench.IMPLS}
-PARAMS = [pytest.param(case, key, id=f"{case.id}-{key.replace(' out=', '_out')}")
-          for case in _bench.CASES for key in list(IMPLS) + ["copy"]]
+PARAMS = [pytest.param(case, key, id=f"{case.id}-{key.replace(' out=', '_out').replace(' ', '_')}")
+          for case in _bench.CASES for key in list(IMPLS) + ["copy", _bench.COPY_T]]
 
 
 @functools.lru_cache(maxsize=1)  # tests run case by case: keep one case's arrays at a time
@@ -25,11 +25,13 @@ def _case_data(case):
 @pytest.mark.parametrize("case, key", PARAMS)
 def test_case(benchmark, case, key, threads, impl_status):
     benchmark.group = f"{case.name} | threads={threads}"
-    if key != "copy" and impl_status.get(key) is not None:
+    if key in IMPLS and impl_status.get(key) is not None:
         pytest.skip(impl_status[key])
+    if key == _bench.COPY_T and threads == 1:
+        pytest.skip("the multi-threaded copy floor runs only with --threads > 1")
     x, ref = _case_data(case)
-    if key == "copy":
-        call, _ = _bench._copy_floor(case, x)
+    if key in ("copy", _bench.COPY_T):
+        call, _ = _bench._copy_floor(case, x, threads if key == _bench.COPY_T else 1)
         benchmark.extra_info["bytes"] = case.bytes_moved
     else:
         try:

@@ -20,19 +20,27 @@ Method
   explicitly; NumPy and SciPy are single-threaded here.
 * Per case: build the input once (seeded, standard normal times 4), call every
   implementation once or twice to warm up (JIT compilation, page faults of the
-  output buffers) and measure its error from the first result; then time one call of
-  each to choose how many calls make one sample (at least ``sample_s``), and how
-  many rounds fit the time budget (between ``min_rounds`` and ``max_rounds``).
+  output buffers) and measure its error from the first result; then time the
+  best of three calls of each (one if it is slow) to choose how many calls make
+  one sample (at least ``sample_s``), and how many rounds fit the time budget
+  (between ``min_rounds`` and ``max_rounds``).
   A round times one sample of every implementation, interleaved in an order
-  shuffled each round (so no implementation always follows the same one), with a
-  1 ms pause before each sample so that the spinning worker threads of the
-  previous library (OpenMP, onnxruntime) park before the next one runs. The
-  figure reported is the median over rounds of (sample time / calls per sample).
-  The garbage collector is off while timing.
+  shuffled each round (so no implementation always follows the same one). Each
+  sample is preceded by one untimed call, which wakes the library's worker
+  threads and lets those the previous library left spinning (OpenMP,
+  onnxruntime) wind down; the sample then times back-to-back calls. The figure
+  reported is the median over rounds of (sample time / calls per sample). The
+  garbage collector is off while timing.
+* Each table states the CPU time other processes used while it ran (from
+  /proc/stat): on a shared machine, a multi-threaded call stalls whenever one
+  of its threads is not scheduled.
 * The copy floor is ``np.copyto(dst, src)`` on preallocated contiguous arrays
   moving the same number of bytes as the op (for softmax: a copy of the input;
   for logsumexp, which reads n and writes n/rows, a copy of (n + n/rows)/2
-  elements). np.copyto is single-threaded at every thread count.
+  elements). np.copyto is single-threaded, so at ``t > 1`` threads a second
+  floor, "copy mt", cuts the same copy into ``t`` page-aligned chunks copied by
+  ``t`` threads at once (np.copyto releases the GIL); fastsoftmax's ratio to
+  the copy floor uses the faster of the two.
 
 Implementations (the column names)
 ----------------------------------
@@ -335,12 +343,39 @@ def _jax(case, x, threads):
     return call, lambda r: to_user(np.asarray(r))
 
 
-def _copy_floor(case, x):
+def _copy_floor(case, x, threads=1):
+    """np.copyto of the bytes the op moves; with threads > 1, the copy is cut into
+    `threads` page-aligned chunks copied concurrently (np.copyto releases the GIL)."""
     base, _, _ = contiguous_form(x, case.axis)
     n = case.bytes_moved // (2 * case.itemsize)
     src = base.reshape(-1)[:n]
     dst = np.empty_like(src)
-    return functools.partial(np.copyto, dst, src), None
+    if threads <= 1:
+        return functools.partial(np.copyto, dst, src), None
+    return _ThreadedCopy(dst, src, threads), None
+
+
+_POOLS = {}
+
+
+class _ThreadedCopy:
+    """np.copyto split over `threads` threads: the caller copies the first chunk."""
+
+    def __init__(self, dst, src, threads):
+        from concurrent.futures import ThreadPoolExecutor
+        if threads - 1 not in _POOLS:
+            _POOLS[threads - 1] = ThreadPoolExecutor(threads - 1, thread_name_prefix="bench-copy")
+        self.pool = _POOLS[threads - 1]
+        page = max(1, 4096 // src.itemsize)
+        cuts = [min(len(src), -(-len(src) * i // threads // page) * page) for i in range(threads + 1)]
+        cuts[-1] = len(src)
+        self.parts = [(dst[a:b], src[a:b]) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+    def __call__(self):
+        futures = [self.pool.submit(np.copyto, d, s) for d, s in self.parts[1:]]
+        np.copyto(*self.parts[0])
+        for f in futures:
+            f.result()
 
 
 @dataclass(frozen=True)
@@ -362,6 +397,7 @@ IMPLS = [
     Impl("jax", "jax", _jax, True),
 ]
 IMPL_KEYS = [i.key for i in IMPLS]
+COPY_T = "copy mt"  # the copy floor split over the thread count (only when threads > 1)
 _FAMILY = {"fs out=": "fastsoftmax", "fs": "fastsoftmax", "numpy out=": "numpy", "scipy": "scipy",
            "torch": "torch", "torch out=": "torch", "ort out=": "onnxruntime", "jax": "jax"}
 
@@ -411,6 +447,31 @@ def cpus_available():
         return list(range(os.cpu_count() or 1))
 
 
+class OtherLoad:
+    """CPU time used by other processes while this one runs (from /proc/stat), in CPUs on average."""
+
+    def __init__(self):
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample():
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+            busy = (sum(fields[:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")  # user nice system irq softirq steal
+        except (OSError, ValueError, IndexError):
+            return None
+        t = os.times()
+        return busy, t.user + t.system + t.children_user + t.children_system, time.monotonic()
+
+    def cpus(self):
+        end = self._sample()
+        if self.start is None or end is None or end[2] <= self.start[2]:
+            return None
+        other = (end[0] - self.start[0]) - (end[1] - self.start[1])
+        return max(0.0, other / (end[2] - self.start[2]))
+
+
 def limit_process_threads(threads):
     """Make libraries that size their pools at start-up (XLA) use `threads`:
     cut this process's CPU affinity to `threads` CPUs if fewer than available,
@@ -437,7 +498,6 @@ class Mode:
     sample_s: float    # minimum duration of one sample
     min_rounds: int
     max_rounds: int
-    pause_s: float = 1e-3  # sleep before each sample
 
 
 FULL = Mode(budget_s=2.0, sample_s=2e-3, min_rounds=7, max_rounds=200)
@@ -462,13 +522,15 @@ def measure(calls, mode, progress=None):
     gc.disable()
     try:
         est = {}
-        for k in keys:  # a first estimate: one call, or a loop for fast calls
+        for k in keys:  # a first estimate: the best of 3 calls (1 if slow), or a loop for fast calls
             t = _time_calls(calls[k], 1)
+            if t < 0.01:
+                t = min(t, _time_calls(calls[k], 1), _time_calls(calls[k], 1))
             if t < 1e-4:
                 t = _time_calls(calls[k], max(1, int(1e-3 / max(t, 1e-8))))
             est[k] = t
         number = {k: max(1, math.ceil(mode.sample_s / est[k])) for k in keys}
-        per_round = sum(number[k] * est[k] + mode.pause_s for k in keys)
+        per_round = sum((number[k] + 1) * est[k] for k in keys)
         rounds = int(min(mode.max_rounds, max(mode.min_rounds, mode.budget_s / per_round)))
         samples = {k: [] for k in keys}
         order = list(keys)
@@ -478,7 +540,7 @@ def measure(calls, mode, progress=None):
                 progress(r, rounds)
             shuffle(order)
             for k in order:
-                time.sleep(mode.pause_s)  # let the previous library's spinning worker threads park
+                calls[k]()  # untimed: wakes this library's worker threads, lets the previous one's wind down
                 samples[k].append(_time_calls(calls[k], number[k]))
     finally:
         if gc_was:
@@ -540,8 +602,12 @@ def run_case(case, status, threads, mode, progress=None):
         result[impl.key] = {"error": err}
     del ref
     calls["copy"], _ = _copy_floor(case, x)
-    calls["copy"]()
-    result["copy"] = {}
+    if threads > 1:
+        calls[COPY_T], _ = _copy_floor(case, x, threads)
+    for k in ("copy", COPY_T):
+        if k in calls:
+            calls[k]()
+            result[k] = {}
     timed = measure(calls, mode, progress)
     for k, v in timed.items():
         result[k].update(v)
@@ -568,10 +634,12 @@ def run_overhead(mode):
             calls["torch.softmax(t, -1)"] = functools.partial(torch.softmax, t, -1)
         except Exception:
             pass
-        for c in calls.values():
-            c()
-        res = measure(calls, Mode(mode.budget_s / 2, mode.sample_s, mode.min_rounds, mode.max_rounds,
-                                  mode.pause_s))
+        for k, c in list(calls.items()):
+            try:
+                c()
+            except Exception:  # a private entry point that changed: leave its row out
+                del calls[k]
+        res = measure(calls, Mode(mode.budget_s / 2, mode.sample_s, mode.min_rounds, mode.max_rounds))
         out[str(n)] = {k: v["median"] for k, v in res.items()}
     return out
 
@@ -588,6 +656,7 @@ def worker(cfg):
         import torch
         torch.set_num_threads(threads)
     cases = [c for c in CASES if c.name in cfg["cases"]]
+    load = OtherLoad()
     bar = Progress(f"threads={threads}", len(cases) + 1)
     results = []
     for i, case in enumerate(cases):
@@ -601,8 +670,17 @@ def worker(cfg):
     overhead = run_overhead(mode) if cfg.get("overhead", True) else None
     bar.done()
     return {"threads": threads, "cpus": cpus, "isa": fs.isa(), "mode": "quick" if cfg["quick"] else "full",
+            "other_load_cpus": load.cpus(), "loadavg_end": _loadavg(),
             "method": vars(mode), "cases": results, "overhead": overhead,
             "skipped_impls": {k: v for k, v in status.items() if v is not None}}
+
+
+def _loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:
+        return None
 
 
 def _worker_main(cfg_path, out_path):
@@ -666,7 +744,9 @@ def summarise(case_result):
         return impls.get(k, {}).get("median")
     peers = {k: med(k) for k in IMPL_KEYS if k not in ("fs out=", "fs") and med(k) is not None}
     best = min(peers, key=peers.get) if peers else None
-    fs_out, fs_alloc, copy = med("fs out="), med("fs"), med("copy")
+    fs_out, fs_alloc = med("fs out="), med("fs")
+    copies = [c for c in (med("copy"), med(COPY_T)) if c]
+    copy = min(copies) if copies else None
     return {
         "best_peer": best,
         "best_peer_s": peers.get(best),
@@ -694,6 +774,10 @@ def header(run, meta):
         f"{fmt_time(run['method']['sample_s'])}, {run['method']['min_rounds']}-{run['method']['max_rounds']} "
         "rounds, implementations interleaved in shuffled order; median time per call)",
     ]
+    if run.get("other_load_cpus") is not None:
+        lines.append(f"other processes used {run['other_load_cpus']:.2f} of {meta['ncpus']} CPUs on average "
+                     f"during this table (load average at its end: {run.get('loadavg_end')}); "
+                     "on a busy machine multi-threaded timings suffer most")
     if run.get("skipped_impls"):
         for k, why in run["skipped_impls"].items():
             lines.append(f"not run: {k}: {why}")
@@ -702,7 +786,7 @@ def header(run, meta):
 
 def format_table(run, meta):
     present = [k for k in IMPL_KEYS if any("median" in c["impls"].get(k, {}) for c in run["cases"])]
-    cols = ["copy"] + present
+    cols = ["copy"] + ([COPY_T] if any(COPY_T in c["impls"] for c in run["cases"]) else []) + present
     rows = []
     notes = []
     for c in run["cases"]:
@@ -712,7 +796,7 @@ def format_table(run, meta):
             r = c["impls"].get(k, {})
             if "median" in r:
                 cell = fmt_time(r["median"])
-                if k != "copy":
+                if k not in ("copy", COPY_T):
                     cell += " " + fmt_err(r.get("error"))
             elif "skipped" in r:
                 cell = "n/a"
@@ -761,13 +845,14 @@ def format_overhead(ov):
 LEGEND = """\
 Columns: bytes = read + written by the op. Each implementation: median time per call, then its max abs
 error against a float64 reference (long double for f64 input). copy = np.copyto of the same bytes
-(single-threaded). fs out= = fastsoftmax into out=np.empty_like(x) made once; fs = fastsoftmax allocating;
+(one thread); copy mt = the same copy split over the table's threads. fs out= = fastsoftmax into
+out=np.empty_like(x) made once; fs = fastsoftmax allocating;
 numpy out= = max/subtract/exp/sum/divide into a preallocated out; scipy = scipy.special (allocates);
 torch = torch.<op>(torch.from_numpy(x), dim) (allocates); torch out= = the same with out=; ort out= =
 onnxruntime IOBinding, preallocated output; jax = jax.jit(jax.nn.<op>) on a device array (XLA allocates).
 GB/s = bytes / fs out= time. best peer = fastest non-fastsoftmax column. out=/peer and fs/peer =
 fastsoftmax time (with / without out=) divided by the best peer's (< 1: fastsoftmax is faster).
-out=/copy = fs out= time / copy time. n/a = the implementation cannot run the case (reason listed)."""
+out=/copy = fs out= time / the faster copy. n/a = the implementation cannot run the case (reason listed)."""
 
 
 def format_summary(runs):
@@ -807,7 +892,7 @@ def plot(runs, path):
     fig, axes = plt.subplots(len(runs), 1, figsize=(14, 4.5 * len(runs)), squeeze=False)
     for ax, run in zip(axes[:, 0], runs):
         cases = [c for c in run["cases"] if "median" in c["impls"].get("torch", {})]
-        keys = [k for k in IMPL_KEYS + ["copy"] if k != "torch"
+        keys = [k for k in IMPL_KEYS + ["copy", COPY_T] if k != "torch"
                 and any("median" in c["impls"].get(k, {}) for c in cases)]
         width = 0.8 / max(len(keys), 1)
         for j, k in enumerate(keys):
@@ -817,8 +902,8 @@ def plot(runs, path):
                 if m:
                     xs.append(i + (j - (len(keys) - 1) / 2) * width)
                     ys.append(c["impls"]["torch"]["median"] / m)
-            ax.bar(xs, ys, width, label=k, hatch="//" if k == "copy" else None,
-                   alpha=0.5 if k == "copy" else 1.0)
+            floor = k in ("copy", COPY_T)
+            ax.bar(xs, ys, width, label=k, hatch="//" if floor else None, alpha=0.5 if floor else 1.0)
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_yscale("log")
         ax.set_xticks(range(len(cases)))
