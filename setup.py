@@ -66,7 +66,7 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
-sources = ["fastsoftmax/_core.pyx", "src/driver.cpp", "src/dispatch.cpp", "src/kernels_generic.cpp"]
+sources = ["fastsoftmax/_core.pyx", "src/driver.cpp", "src/backward.cpp", "src/dispatch.cpp", "src/kernels_generic.cpp"]
 if X86:
     sources += ["src/kernels_avx2.cpp", "src/kernels_avx512.cpp"]
 

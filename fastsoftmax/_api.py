@@ -191,11 +191,54 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None, dtype=None, where=None):
     return y[()] if y.ndim == 0 else y
 
 
+def _backward(op, y, grad, axis, out, name):
+    """Shared rules of the two gradients: y and grad of one shape, dtypes as the
+    forward functions (promoted together), any axes, out= as everywhere."""
+    y = np.asarray(y)
+    g = np.asarray(grad)
+    if y.shape != g.shape:
+        raise ValueError(f"{name}: y has shape {y.shape} but grad has shape {g.shape}")
+    dt = np.promote_types(_result_dtype(y, None, name), _result_dtype(g, None, name))
+    scalar = y.ndim == 0
+    if scalar:
+        y, g = y.reshape(1), g.reshape(1)
+    axes = _axes(axis, y.ndim)
+    y, g = _prepare_input(y, dt), _prepare_input(g, dt)
+    shape = () if scalar else y.shape
+    if out is not None:
+        _check_out(out, shape, dt, name)
+    nthreads = _config._num_threads
+    if len(axes) == 1:
+        if out is not None and _writes_directly(out, y, True) and _writes_directly(out, g, True):
+            _core.run_backward(op, y, g, out.reshape(y.shape) if scalar else out, axes[0], nthreads)
+            return out
+        dx = np.empty_like(y, dtype=dt)
+        _core.run_backward(op, y, g, dx, axes[0], nthreads)
+    else:
+        if len(axes) == 0:  # every element is its own slice of length 1
+            y2, g2 = y.reshape(y.size, 1), g.reshape(g.size, 1)
+        else:
+            (y2, _, perm), (g2, _, _) = _merge_axes(y, axes), _merge_axes(g, axes)
+        d2 = np.empty(y2.shape, dtype=dt)
+        _core.run_backward(op, y2, g2, d2, y2.ndim - 1, nthreads)
+        if len(axes) == 0:
+            dx = d2.reshape(y.shape)
+        else:
+            dx = np.transpose(d2.reshape([y.shape[d] for d in perm]), np.argsort(perm))
+    if out is not None:
+        np.copyto(out, dx.reshape(shape))
+        return out
+    return dx[0] if scalar else dx
+
+
 def softmax_backward(y, grad, axis=-1, *, out=None):
-    """Gradient of softmax: y * (grad - sum(grad * y)). Not implemented yet."""
-    raise NotImplementedError("softmax_backward is not implemented yet")
+    """Gradient of softmax: given y = softmax(x) and grad = dL/dy, returns
+    dL/dx = y * (grad - sum(grad * y)) over `axis` (same axis rules as softmax)."""
+    return _backward(_core.SOFTMAX, y, grad, axis, out, "softmax_backward")
 
 
 def log_softmax_backward(y, grad, axis=-1, *, out=None):
-    """Gradient of log_softmax: grad - exp(y) * sum(grad). Not implemented yet."""
-    raise NotImplementedError("log_softmax_backward is not implemented yet")
+    """Gradient of log_softmax: given y = log_softmax(x) and grad = dL/dy, returns
+    dL/dx = grad - exp(y) * sum(grad) over `axis`. y must be a log_softmax output
+    (every value <= 0), else ValueError and nothing is written."""
+    return _backward(_core.LOG_SOFTMAX, y, grad, axis, out, "log_softmax_backward")

@@ -25,6 +25,10 @@ cdef extern from "fastsoftmax.h":
     int fs_openmp_enabled()
     int64_t fs_long_slice_bytes()
     void fs_exp_nonpos(int dtype, const char *x, char *y, int64_t n) nogil
+    int FS_BAD_LOG_SOFTMAX_INPUT
+    int fs_run_backward(int op, int dtype, const char *y, const char *g, char *dx, int ndim, const int64_t *shape,
+                        const int64_t *y_strides, const int64_t *g_strides, const int64_t *dx_strides, int axis,
+                        int num_threads) nogil
     int fs_run(int op, int dtype, const char *x, char *y, int ndim, const int64_t *shape,
                const int64_t *x_strides, const int64_t *y_strides, int axis, int num_threads) nogil
 
@@ -156,6 +160,34 @@ cdef _run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads):
             j += 1
     with nogil:
         rc = fs_run(op, dtype, xp, yp, ndim, shape, xs, ys, axis, num_threads)
+    if rc != 0:
+        raise MemoryError("fastsoftmax: could not allocate scratch memory")
+
+
+def run_backward(int op, cnp.ndarray y, cnp.ndarray g, cnp.ndarray dx, int axis, int num_threads):
+    """Gradient of softmax (op SOFTMAX) or log_softmax (LOG_SOFTMAX) over `axis`:
+    y, g and dx are aligned native arrays of one float dtype and one shape."""
+    cdef int ndim = cnp.PyArray_NDIM(y)
+    cdef int64_t shape[64]
+    cdef int64_t ys[64]
+    cdef int64_t gs[64]
+    cdef int64_t ds[64]
+    cdef int d, rc
+    if ndim > 64:
+        raise ValueError("fastsoftmax: arrays of more than 64 dimensions are not supported")
+    for d in range(ndim):
+        shape[d] = cnp.PyArray_DIMS(y)[d]
+        ys[d] = cnp.PyArray_STRIDES(y)[d]
+        gs[d] = cnp.PyArray_STRIDES(g)[d]
+        ds[d] = cnp.PyArray_STRIDES(dx)[d]
+    cdef int dtype = 0 if cnp.PyArray_TYPE(y) == cnp.NPY_FLOAT32 else 1
+    cdef const char *yp = <const char *>cnp.PyArray_DATA(y)
+    cdef const char *gp = <const char *>cnp.PyArray_DATA(g)
+    cdef char *dp = <char *>cnp.PyArray_DATA(dx)
+    with nogil:
+        rc = fs_run_backward(op, dtype, yp, gp, dp, ndim, shape, ys, gs, ds, axis, num_threads)
+    if rc == FS_BAD_LOG_SOFTMAX_INPUT:
+        raise ValueError("log_softmax_backward: y must be an output of log_softmax (every value <= 0)")
     if rc != 0:
         raise MemoryError("fastsoftmax: could not allocate scratch memory")
 

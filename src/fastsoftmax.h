@@ -30,6 +30,15 @@ void fs_exp_nonpos(int dtype, const char *x, char *y, int64_t n);
 int fs_run(int op, int dtype, const char *x, char *y, int ndim, const int64_t *shape,
            const int64_t *x_strides, const int64_t *y_strides, int axis, int num_threads);
 
+/* Gradient of softmax (op FS_SOFTMAX: dx = y * (g - sum(g * y))) or log_softmax
+ * (FS_LOG_SOFTMAX: dx = g - exp(y) * sum(g)) over `axis`; y, g and dx share
+ * `shape`. Returns 0, -1 (no scratch memory), or FS_BAD_LOG_SOFTMAX_INPUT
+ * when a y is above 0 (nothing written). Call without the GIL. */
+enum { FS_BAD_LOG_SOFTMAX_INPUT = 2 };
+int fs_run_backward(int op, int dtype, const char *y, const char *g, char *dx, int ndim, const int64_t *shape,
+                    const int64_t *y_strides, const int64_t *g_strides, const int64_t *dx_strides, int axis,
+                    int num_threads);
+
 #ifdef __cplusplus
 }
 #endif

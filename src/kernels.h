@@ -43,6 +43,12 @@ template <class T> struct KernelTable {
                       double *count);
 
     void (*exp_nonpos)(const T *x, int64_t n, T *y); /* y = exp(x), x <= 0: the exp alone, for tests */
+
+    /* Backward: dot = sum(a * b) (b null: sum(a)), in a fixed order;
+     * softmax_grad: dx = y * (g - d); log_softmax_grad: dx = g - exp(y) * s (y <= 0). */
+    double (*dot)(const T *a, const T *b, int64_t n);
+    void (*softmax_grad[2])(const T *y, const T *g, int64_t n, T d, T *dx);
+    void (*log_softmax_grad[2])(const T *y, const T *g, int64_t n, T s, T *dx);
 };
 
 struct Tier {

@@ -172,6 +172,36 @@ template <class K> struct Kernels {
         return acc_total(acc) * unscale;
     }
 
+    /* ---- backward (gradients of softmax and log_softmax) ---- */
+
+    /* sum of a * b (b null: of a), tree of four then the accumulator, as rexp_store */
+    static double dot(const T *a, const T *b, int64_t n) {
+        typename K::Acc acc = K::acc_zero();
+        auto term = [&](int64_t i, int64_t k) {
+            V va = ld(a + i, k, T(0));
+            return b ? K::mul(va, ld(b + i, k, T(0))) : va;
+        };
+        int64_t i = 0;
+        for (; i + 4 * W <= n; i += 4 * W)
+            K::acc_add(acc, K::add(K::add(term(i, W), term(i + W, W)), K::add(term(i + 2 * W, W), term(i + 3 * W, W))));
+        for (; i < n; i += W) K::acc_add(acc, term(i, n - i < W ? n - i : (int64_t)W));
+        return acc_total(acc);
+    }
+
+    /* softmax: dx = y * (g - d), d = sum(g * y) */
+    template <bool NT> static void softmax_grad(const T *y, const T *g, int64_t n, T d, T *dx) {
+        const V vd = K::set1(d);
+        map_store<NT>(dx, n, [&](int64_t i, int64_t k) { return K::mul(ld(y + i, k, T(0)), K::sub(ld(g + i, k, T(0)), vd)); });
+    }
+
+    /* log_softmax: dx = g - exp(y) * s, s = sum(g), y <= 0 */
+    template <bool NT> static void log_softmax_grad(const T *y, const T *g, int64_t n, T s, T *dx) {
+        const V vs = K::set1(s);
+        map_store<NT>(dx, n, [&](int64_t i, int64_t k) {
+            return K::sub(ld(g + i, k, T(0)), K::mul(K::exp_nonpos(ld(y + i, k, T(0))), vs));
+        });
+    }
+
     /* y = exp(x) for x <= 0 (and NaN): the tier's exp alone, for its tests. */
     static void exp_nonpos(const T *x, int64_t n, T *y) {
         map_store<false>(y, n, [&](int64_t i, int64_t k) { return K::exp_nonpos(ld(x + i, k, T(0))); });
@@ -412,6 +442,8 @@ template <class K> struct Kernels {
                 col_max, col_rexp_store, col_rexp_sum, col_scale,
                 {col_rexp_scale_store<false>, col_rexp_scale_store<true>},
                 {col_shift_store<false>, col_shift_store<true>},
-                col_merge, exp_nonpos};
+                col_merge, exp_nonpos, dot,
+                {softmax_grad<false>, softmax_grad<true>},
+                {log_softmax_grad<false>, log_softmax_grad<true>}};
     }
 };

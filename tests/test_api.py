@@ -4,7 +4,7 @@ Return types (0-d input gives a NumPy scalar; a 0-d out= is filled and
 returned), what x may be (lists, scalars, bool/int, unaligned, byte-swapped,
 read-only), empty arrays, keepdims, out= (layouts, in place, overlap, errors
 that leave out byte-identical), axis errors like NumPy's, unsupported dtypes,
-the not-yet-implemented parts (where=, float16, backward), and the thread
+the not-yet-implemented parts (where=, float16), and the thread
 count API.
 """
 import numpy as np
@@ -354,13 +354,6 @@ def test_where_not_implemented_yet(op):
         with pytest.raises(NotImplementedError, match="where"):
             call(op, x, where=mask)
 
-
-def test_backward_not_implemented_yet():
-    y = fastsoftmax.softmax(np.ones(3))
-    with pytest.raises(NotImplementedError):
-        fastsoftmax.softmax_backward(y, np.ones(3))
-    with pytest.raises(NotImplementedError):
-        fastsoftmax.log_softmax_backward(np.log(y), np.ones(3), axis=-1)
 
 
 # ---- input memory: unaligned, byte-swapped, read-only -------------------------------
