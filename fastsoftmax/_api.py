@@ -5,6 +5,7 @@ axis is reduced where the data lies (any strides, no copy); several axes are
 first merged into one (a copy only when they cannot be merged as a view).
 """
 import math
+import operator
 
 import numpy as np
 
@@ -75,7 +76,9 @@ def _writes_directly(out, x, same_shape):
 def _axes(axis, ndim):
     if axis is None:
         return tuple(range(ndim))
-    return _normalize_axis_tuple(axis, ndim)  # int or tuple; AxisError / ValueError / TypeError like NumPy
+    if not isinstance(axis, tuple):
+        axis = operator.index(axis)  # TypeError "'float' object cannot be interpreted as an integer"
+    return _normalize_axis_tuple(axis, ndim)  # AxisError / ValueError (repeated) like NumPy
 
 
 def _merge_axes(x, axes):

@@ -11,6 +11,7 @@ import threading
 from . import _core
 
 _lock = threading.Lock()
+MAX_THREADS = 4096  # beyond any machine today; larger counts only cost thread start-up
 
 
 def _cpu_count():
@@ -27,12 +28,13 @@ def _default_threads():
             n = int(raw.strip())
         except ValueError:
             n = 0
-        if n < 1:
-            raise ValueError(f"FASTSOFTMAX_NUM_THREADS must be a positive integer, got {raw!r}")
+        if not 1 <= n <= MAX_THREADS:
+            raise ValueError(f"FASTSOFTMAX_NUM_THREADS must be a positive integer (at most {MAX_THREADS}), "
+                             f"got {raw!r}")
         return n
     raw = os.environ.get("OMP_NUM_THREADS", "")
     first = raw.split(",")[0].strip()
-    if first.isdigit() and int(first) >= 1:  # OpenMP ignores malformed values too
+    if first.isdigit() and 1 <= int(first) <= MAX_THREADS:  # OpenMP ignores malformed values too
         return int(first)
     return _cpu_count()
 
@@ -51,8 +53,8 @@ def set_num_threads(n):
     if isinstance(n, bool) or not hasattr(n, "__index__"):
         raise TypeError(f"set_num_threads() takes an integer, got {type(n).__name__}")
     n = int(n.__index__())
-    if n < 1:
-        raise ValueError(f"set_num_threads() needs n >= 1, got {n}")
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"set_num_threads() needs n >= 1 (and at most {MAX_THREADS}), got {n}")
     with _lock:
         _num_threads = n
 
