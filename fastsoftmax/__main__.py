@@ -6,24 +6,14 @@ import sys
 import numpy as np
 
 
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def info(args):
     import fastsoftmax
+    from fastsoftmax import _config
     cfg = fastsoftmax.show_config()
     print(f"fastsoftmax {cfg['version']}")
     print(f"  python        {platform.python_version()} ({sys.executable})")
     print(f"  numpy         {np.__version__}")
-    print(f"  cpu           {_cpu_name()} ({platform.machine()})")
+    print(f"  cpu           {_config.cpu_name()} ({platform.machine()})")
     print(f"  isa in use    {cfg['isa']}")
     print(f"  isa available {', '.join(cfg['isa_available'])} (compiled: {', '.join(cfg['isa_compiled'])})")
     print(f"  openmp        {'on' if cfg['openmp'] else 'off (serial build)'}")

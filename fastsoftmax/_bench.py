@@ -430,14 +430,8 @@ def versions():
 
 
 def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from fastsoftmax._config import cpu_name as name
+    return name()
 
 
 def cpus_available():

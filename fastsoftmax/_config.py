@@ -6,6 +6,7 @@ Bad values raise ValueError at import, naming the variable and what is valid.
 """
 import contextlib
 import os
+import platform
 import threading
 
 from . import _core
@@ -19,6 +20,18 @@ def _cpu_count():
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def cpu_name():
+    """The CPU's model name (Linux), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _default_threads():
