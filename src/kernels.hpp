@@ -13,7 +13,7 @@
 template <class K> struct Kernels {
     typedef typename K::T T;
     typedef typename K::V V;
-    enum { W = K::W, SMALL_MAX = 4 * K::W, COL_PREFETCH_ROWS = 16 };
+    enum { W = K::W, SMALL_MAX = 8 * K::W, COL_PREFETCH_ROWS = 16 };
 
     static inline T neg_inf() { return -__builtin_inf(); }
 
@@ -225,45 +225,66 @@ template <class K> struct Kernels {
         map_store<NT>(y, n, [&](int64_t i, int64_t k) { return K::sub(K::sub(ld(x + i, k, T(0)), vm), vc); });
     }
 
-    /* ---- many short rows (n <= 4W): each row stays in registers ---- */
+    /* ---- many short rows (n <= 8W): each row stays in registers ---- */
 
-    static void small_rows(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t rows) {
-        const int nv = (int)((n + W - 1) / W);
-        const int64_t tail = n - (int64_t)(nv - 1) * W;
+    /* e[0] = the sum of e[0..NV) as a tree (NV known at compile time: unrolled) */
+    template <int NV> static inline V tree_sum(V *e) {
+        for (int s = 1; s < NV; s *= 2)
+            for (int i = 0; i + s < NV; i += 2 * s) e[i] = K::add(e[i], e[i + s]);
+        return e[0];
+    }
+
+    template <int NV> static void small_rows_nv(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n,
+                                                int64_t rows) {
+        const int64_t tail = n - (int64_t)(NV - 1) * W;
         for (int64_t r = 0; r < rows; ++r, x += px, y += py) {
-            V v[4] = {}, e[4] = {};
-            for (int i = 0; i < nv; ++i) v[i] = i + 1 < nv ? K::load(x + i * W) : K::load_part(x + i * W, tail, neg_inf());
+            V v[NV], e[NV];
+            for (int i = 0; i < NV; ++i) v[i] = i + 1 < NV ? K::load(x + i * W) : K::load_part(x + i * W, tail, neg_inf());
             V mv = v[0];
-            for (int i = 1; i < nv; ++i) mv = K::max(mv, v[i]);
+            for (int i = 1; i < NV; ++i) mv = K::max(mv, v[i]);
             const T m = K::hmax(mv);
             mv = K::set1(m);
             if (op == 0) {  /* softmax */
-                for (int i = 0; i < nv; ++i) e[i] = K::exp_nonpos(K::sub(v[i], mv));
-                const V s = K::add(K::add(e[0], e[1]), K::add(e[2], e[3]));  /* unused e[i] are 0 */
-                const V inv = K::set1(T(1) / K::hadd(s));  /* a tree sum of <= 4W terms: T is enough */
-                for (int i = 0; i < nv; ++i) {
-                    if (i + 1 < nv) K::store(y + i * W, K::mul(e[i], inv));
+                for (int i = 0; i < NV; ++i) e[i] = K::exp_nonpos(K::sub(v[i], mv));
+                V s[NV];
+                for (int i = 0; i < NV; ++i) s[i] = e[i];
+                const V inv = K::set1(T(1) / K::hadd(tree_sum<NV>(s)));  /* a tree of <= 8W terms: T is enough */
+                for (int i = 0; i < NV; ++i) {
+                    if (i + 1 < NV) K::store(y + i * W, K::mul(e[i], inv));
                     else K::store_part(y + i * W, K::mul(e[i], inv), tail);
                 }
                 continue;
             }
             V c = K::set1(T(0));
-            for (int i = 0; i < nv; ++i) {
-                e[i] = K::zero_where_eq(exp_log_term(v[i], mv, K::sub(K::set1(T(0)), mv)), v[i], mv);
+            const V neg_m = K::sub(c, mv);
+            for (int i = 0; i < NV; ++i) {
+                e[i] = K::zero_where_eq(exp_log_term(v[i], mv, neg_m), v[i], mv);
                 c = K::add(c, K::one_where_eq(v[i], mv));
             }
-            const V s = K::add(K::add(e[0], e[1]), K::add(e[2], e[3]));
-            const double rest = (double)K::hadd(s) * unscale + ((double)K::hadd(c) - 1.0);
+            const double rest = (double)K::hadd(tree_sum<NV>(e)) * unscale + ((double)K::hadd(c) - 1.0);
             if (op == 2) {  /* logsumexp */
                 *y = (T)((double)m + __builtin_log1p(rest));
                 continue;
             }
             const V off = K::set1((T)(m == __builtin_inf() ? __builtin_nan("") : __builtin_log1p(rest)));
-            for (int i = 0; i < nv; ++i) {
+            for (int i = 0; i < NV; ++i) {
                 V o = K::sub(K::sub(v[i], mv), off);
-                if (i + 1 < nv) K::store(y + i * W, o);
+                if (i + 1 < NV) K::store(y + i * W, o);
                 else K::store_part(y + i * W, o, tail);
             }
+        }
+    }
+
+    static void small_rows(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t rows) {
+        switch ((n + W - 1) / W) {
+        case 1: small_rows_nv<1>(op, x, px, y, py, n, rows); break;
+        case 2: small_rows_nv<2>(op, x, px, y, py, n, rows); break;
+        case 3: small_rows_nv<3>(op, x, px, y, py, n, rows); break;
+        case 4: small_rows_nv<4>(op, x, px, y, py, n, rows); break;
+        case 5: small_rows_nv<5>(op, x, px, y, py, n, rows); break;
+        case 6: small_rows_nv<6>(op, x, px, y, py, n, rows); break;
+        case 7: small_rows_nv<7>(op, x, px, y, py, n, rows); break;
+        default: small_rows_nv<8>(op, x, px, y, py, n, rows); break;
         }
     }
 
