@@ -9,7 +9,9 @@
  *           buffer (small, in cache), computed there and copied out.
  * Slices longer than LONG_BYTES use two sweeps over fixed blocks: per block
  * (max, sum of exp), folded in block order, then one writing sweep; a single
- * long row is split across threads by those blocks.
+ * long row is split across threads by those blocks. Rows of at most 8 vectors
+ * are done many per kernel call, each in registers (small_rows); outputs of
+ * STREAM_BYTES or more are written with non-temporal stores.
  *
  * Determinism: every sum is formed in an order fixed by n and the plan, never
  * by the thread count, so results are bit-identical at any thread count.
