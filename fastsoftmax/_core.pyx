@@ -192,6 +192,139 @@ def run_backward(int op, cnp.ndarray y, cnp.ndarray g, cnp.ndarray dx, int axis,
         raise MemoryError("fastsoftmax: could not allocate scratch memory")
 
 
+# ---- the torch bridge's fast path: fastsoftmax/torch.py binds torch's objects here ----
+cdef object _t_types = None      # the tensor types the kernels take: (Tensor, Parameter)
+cdef object _t_f32 = None, _t_f64 = None, _t_strided = None
+cdef tuple _t_checks = ()        # zero-argument callables; any true result sends the call to torch
+cdef object _t_grad_enabled = None, _t_empty_like = None
+
+
+def torch_bind(tensor_types, f32, f64, strided, checks, grad_enabled, empty_like):
+    global _t_types, _t_f32, _t_f64, _t_strided, _t_checks, _t_grad_enabled, _t_empty_like
+    _t_types, _t_f32, _t_f64, _t_strided = frozenset(tensor_types), f32, f64, strided
+    _t_checks, _t_grad_enabled, _t_empty_like = tuple(checks), grad_enabled, empty_like
+
+
+cdef inline int _torch_kind(object x):
+    """4 or 8 (the item size) if the kernels can read tensor x's memory as it is
+    (outside torch.compile), else 0."""
+    if type(x) not in _t_types or not x.is_cpu:
+        return 0
+    dt = x.dtype
+    cdef int isz = 4 if dt is _t_f32 else 8 if dt is _t_f64 else 0
+    if isz == 0 or x.layout is not _t_strided:
+        return 0
+    for check in _t_checks:
+        if check():
+            return 0
+    return isz
+
+
+def torch_kernel_tensor(object x):
+    """Can the kernels read tensor x's memory as it is (outside torch.compile)?"""
+    return _torch_kind(x) != 0
+
+
+def torch_forward(int op, object x, object dim, int num_threads):
+    """softmax / log_softmax of tensor x over dim when nothing but the kernel is
+    needed (no autograd, no cast): the output, or None for the caller to handle."""
+    if type(dim) is not int:
+        return None
+    cdef int isz = _torch_kind(x)
+    if isz == 0 or (x.requires_grad and _t_grad_enabled()):
+        return None
+    size = x.shape
+    cdef long d = dim
+    cdef long nd = len(size)
+    if d < -(nd or 1) or d >= (nd or 1):
+        return None
+    y = _t_empty_like(x)
+    if not y.is_contiguous():  # x is not dense: PyTorch's output is contiguous
+        y = x.new_empty(size)
+    _run_tensor(op, x.data_ptr(), y.data_ptr(), size, x.stride(), isz, d, num_threads)
+    return y
+
+
+cdef _run_tensor(int op, size_t xp, size_t yp, object size, object stride, int64_t isz, long dim,
+                 int num_threads):
+    """fs_run on raw memory: x with `stride` (in elements) into C-contiguous y."""
+    cdef int64_t shape[64]
+    cdef int64_t xs[64]
+    cdef int64_t ys[64]
+    cdef int nd = len(size), d, rc
+    cdef int64_t acc = isz
+    if nd > 64:
+        raise ValueError("fastsoftmax: tensors of more than 64 dimensions are not supported")
+    if nd == 0:  # one element
+        nd = 1
+        shape[0] = 1
+        xs[0] = ys[0] = isz
+        dim = 0
+    else:
+        for d in range(nd - 1, -1, -1):
+            shape[d] = size[d]
+            xs[d] = <int64_t>stride[d] * isz
+            ys[d] = acc
+            acc *= shape[d]
+        if dim < 0:
+            dim += nd
+    with nogil:
+        rc = fs_run(op, 0 if isz == 4 else 1, <const char *>xp, <char *>yp, nd, shape, xs, ys, <int>dim,
+                    num_threads)
+    if rc != 0:
+        raise MemoryError("fastsoftmax: could not allocate scratch memory")
+
+
+def run_tensor(int op, object x, object y, long dim, int num_threads):
+    """The torch bridge's forward: fs_run on the memory of tensor x into tensor y,
+    a fresh C-contiguous tensor of x's shape and dtype (float32 or float64, CPU,
+    strided layout: the caller checked). dim is in range; 0-d x is one element."""
+    _run_tensor(op, x.data_ptr(), y.data_ptr(), x.shape, x.stride(), x.element_size(), dim, num_threads)
+
+
+def run_backward_tensor(int op, object y, object g, object dx, long dim, int num_threads):
+    """The torch bridge's backward: fs_run_backward on tensors y and g (one
+    shape and dtype, any strides) into dx, a fresh C-contiguous tensor."""
+    cdef int64_t shape[64]
+    cdef int64_t ys[64]
+    cdef int64_t gs[64]
+    cdef int64_t ds[64]
+    cdef int nd, d, rc
+    cdef size_t yp = y.data_ptr()
+    cdef size_t gp = g.data_ptr()
+    cdef size_t dp = dx.data_ptr()
+    size = y.shape
+    ystride = y.stride()
+    gstride = g.stride()
+    nd = len(size)
+    if nd > 64:
+        raise ValueError("fastsoftmax: tensors of more than 64 dimensions are not supported")
+    cdef int64_t isz = y.element_size()
+    cdef int dtype = 0 if isz == 4 else 1
+    cdef int64_t acc = isz
+    if nd == 0:
+        nd = 1
+        shape[0] = 1
+        ys[0] = gs[0] = ds[0] = isz
+        dim = 0
+    else:
+        for d in range(nd - 1, -1, -1):
+            shape[d] = size[d]
+            ys[d] = <int64_t>ystride[d] * isz
+            gs[d] = <int64_t>gstride[d] * isz
+            ds[d] = acc
+            acc *= shape[d]
+        if dim < 0:
+            dim += nd
+    with nogil:
+        rc = fs_run_backward(op, dtype, <const char *>yp, <const char *>gp, <char *>dp, nd, shape, ys, gs, ds,
+                             <int>dim, num_threads)
+    if rc == FS_BAD_LOG_SOFTMAX_INPUT:
+        raise ValueError("log_softmax_backward: y must be an output of log_softmax (every value <= 0)")
+    if rc != 0:
+        raise MemoryError("fastsoftmax: could not allocate scratch memory")
+
+
 def exp_nonpos(cnp.ndarray x):
     """exp(x) for x <= 0 (contiguous float32/float64) with the current tier's
     exp alone: lets the tests measure it directly."""
