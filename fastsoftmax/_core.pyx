@@ -238,16 +238,17 @@ def torch_forward(int op, object x, object dim, int num_threads):
     cdef long nd = len(size)
     if d < -(nd or 1) or d >= (nd or 1):
         return None
+    if not x.is_contiguous():  # the caller picks the output layout and the plan
+        return None
     y = _t_empty_like(x)
-    if not y.is_contiguous():  # x is not dense: PyTorch's output is contiguous
-        y = x.new_empty(size)
-    _run_tensor(op, x.data_ptr(), y.data_ptr(), size, x.stride(), isz, d, num_threads)
+    _run_tensor(op, x.data_ptr(), y.data_ptr(), size, x.stride(), None, isz, d, num_threads)
     return y
 
 
-cdef _run_tensor(int op, size_t xp, size_t yp, object size, object stride, int64_t isz, long dim,
+cdef _run_tensor(int op, size_t xp, size_t yp, object size, object stride, object ystride, int64_t isz, long dim,
                  int num_threads):
-    """fs_run on raw memory: x with `stride` (in elements) into C-contiguous y."""
+    """fs_run on raw memory: x with `stride` into y with `ystride` (in elements;
+    None: y is C-contiguous)."""
     cdef int64_t shape[64]
     cdef int64_t xs[64]
     cdef int64_t ys[64]
@@ -264,7 +265,7 @@ cdef _run_tensor(int op, size_t xp, size_t yp, object size, object stride, int64
         for d in range(nd - 1, -1, -1):
             shape[d] = size[d]
             xs[d] = <int64_t>stride[d] * isz
-            ys[d] = acc
+            ys[d] = acc if ystride is None else <int64_t>ystride[d] * isz
             acc *= shape[d]
         if dim < 0:
             dim += nd
@@ -277,9 +278,11 @@ cdef _run_tensor(int op, size_t xp, size_t yp, object size, object stride, int64
 
 def run_tensor(int op, object x, object y, long dim, int num_threads):
     """The torch bridge's forward: fs_run on the memory of tensor x into tensor y,
-    a fresh C-contiguous tensor of x's shape and dtype (float32 or float64, CPU,
-    strided layout: the caller checked). dim is in range; 0-d x is one element."""
-    _run_tensor(op, x.data_ptr(), y.data_ptr(), x.shape, x.stride(), x.element_size(), dim, num_threads)
+    a fresh tensor of x's shape and dtype (float32 or float64, CPU, strided
+    layout: the caller checked; y does not overlap x). dim is in range; 0-d x is
+    one element."""
+    _run_tensor(op, x.data_ptr(), y.data_ptr(), x.shape, x.stride(), y.stride(), x.element_size(), dim,
+                num_threads)
 
 
 def run_backward_tensor(int op, object y, object g, object dx, long dim, int num_threads):

@@ -73,19 +73,25 @@ _core.torch_bind(
 _kernel_tensor = _core.torch_kernel_tensor
 
 
-def _new_output(x):
-    """An empty contiguous tensor like x (PyTorch's softmax output layout too)."""
-    return _empty_like(x) if x.is_contiguous() else _empty_like(x, memory_format=_CONTIGUOUS)
-
-
 def _run(op, x, dim):
-    y = _new_output(x)
+    """softmax / log_softmax of x on the kernels, into a fresh contiguous tensor
+    (PyTorch's output layout)."""
+    if x.is_contiguous() or x.stride(dim) == 1:  # the row plan reads x where it lies
+        y = _empty_like(x) if x.is_contiguous() else _empty_like(x, memory_format=_CONTIGUOUS)
+        _core.run_tensor(op, x, y, dim, _config._num_threads)
+        return y
+    # x strided along dim (a transposed or permuted tensor): writing a contiguous
+    # y from it would gather slice by slice, across cache lines. Computing in x's
+    # own layout (the column plan) and copying is several times faster.
+    y = _empty_like(x)
     _core.run_tensor(op, x, y, dim, _config._num_threads)
-    return y
+    return y.contiguous()
 
 
 def _run_backward(op, y, g, dim):
-    dx = _new_output(y)
+    if g.dim() and g.stride(dim) > 1:  # a strided gradient: one transposing copy beats a gather per slice
+        g = g.contiguous()
+    dx = _empty_like(y) if y.is_contiguous() else _empty_like(y, memory_format=_CONTIGUOUS)
     _core.run_backward_tensor(op, y, g, dx, dim, _config._num_threads)
     return dx
 
