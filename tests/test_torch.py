@@ -437,3 +437,44 @@ def test_import_without_torch_says_how_to_install():
             "try:\n    import fastsoftmax.torch\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install fastsoftmax[torch]" in out.stdout
+
+
+# ---- properties ------------------------------------------------------------------------
+
+try:
+    from hypothesis import given, strategies as st
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    given = None
+
+if given is not None:
+    @st.composite
+    def strided_tensors(draw):
+        """A float32/float64 tensor of 0-4 dims (lengths 0-9) viewed with random
+        steps, a random permutation and sometimes an expanded dim, plus a dim."""
+        nd = draw(st.integers(0, 4))
+        shape = draw(st.lists(st.integers(0, 9), min_size=nd, max_size=nd))
+        steps = draw(st.lists(st.integers(1, 3), min_size=nd, max_size=nd))
+        dtype = draw(st.sampled_from(DTYPES))
+        seed = draw(st.integers(0, 2**31 - 1))
+        big = _values([s * k for s, k in zip(shape, steps)], dtype, seed)
+        special = draw(st.sampled_from([None, float("nan"), float("inf"), float("-inf"), 3e38]))
+        if special is not None and big.numel():
+            big.view(-1)[draw(st.integers(0, big.numel() - 1))] = special
+        x = big[tuple(slice(None, None, k) for k in steps)] if nd else big
+        if nd:
+            x = x.permute(draw(st.permutations(range(nd))))
+            if draw(st.booleans()):
+                d = draw(st.integers(0, nd - 1))
+                x = x.narrow(d, 0, min(1, x.shape[d])).expand(*[s if i != d else 3 * min(1, s)
+                                                                 for i, s in enumerate(x.shape)])
+        dim = draw(st.integers(-max(nd, 1), max(nd, 1) - 1))
+        return x, dim
+
+    @given(strided_tensors(), st.sampled_from(list(OPS)))
+    def test_any_strides_match_torch(xd, name):
+        x, dim = xd
+        ours, theirs = OPS[name]
+        y, ref = ours(x, dim), theirs(x, dim)
+        assert y.shape == ref.shape and y.dtype == ref.dtype and y.is_contiguous()
+        tol = 1e-5 if x.dtype == torch.float32 else 1e-12
+        torch.testing.assert_close(y, ref, rtol=tol, atol=tol, equal_nan=True)
