@@ -478,3 +478,80 @@ if given is not None:
         assert y.shape == ref.shape and y.dtype == ref.dtype and y.is_contiguous()
         tol = 1e-5 if x.dtype == torch.float32 else 1e-12
         torch.testing.assert_close(y, ref, rtol=tol, atol=tol, equal_nan=True)
+
+
+# ---- hardening: threads and leaks -------------------------------------------------------
+
+def test_many_python_threads_bit_identical():
+    import threading
+    x = _values((300, 200), torch.float32, 20)  # 60,000 elements: OpenMP inside each call
+    xs = _values((4, 33), torch.float64, 21)
+    g = _values((300, 200), torch.float32, 22)
+    with fastsoftmax.num_threads(1):
+        serial = [fst.softmax(x, 0), fst.log_softmax(xs, 1)]
+        xg = x.clone().requires_grad_()
+        fst.softmax(xg, 1).backward(g)
+        serial.append(xg.grad)
+    errors, done = [], []
+
+    def worker(tid):
+        try:
+            for i in range(1000):
+                k = (i + tid) % 3
+                if k == 0:
+                    r = fst.softmax(x, 0)
+                elif k == 1:
+                    r = fst.log_softmax(xs, 1)
+                else:
+                    xg = x.clone().requires_grad_()
+                    fst.softmax(xg, 1).backward(g)
+                    r = xg.grad
+                if not torch.equal(r, serial[k]):
+                    errors.append((tid, i, k))
+                    return
+            done.append(tid)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append((tid, repr(e)))
+
+    ths = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(8)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(timeout=300)
+    assert not any(t.is_alive() for t in ths), "deadlock?"
+    assert not errors and sorted(done) == list(range(8)), errors[:5]
+
+
+def test_no_leaks_rss_flat_and_refcounts_unchanged():
+    import gc
+    from test_hardening import rss_bytes
+
+    x = _values((4, 33), torch.float32, 23)
+    xt = _values((33, 4), torch.float64, 24).t()
+    g = _values((4, 33), torch.float32, 25)
+
+    def rounds(n):
+        for i in range(n):
+            fst.softmax(x, 1)
+            fst.log_softmax(xt, 0)
+            fst.softmax(x, 1, dtype=torch.float64)
+            xg = x.detach().requires_grad_()
+            fst.log_softmax(xg, 1).backward(g)
+            if i % 8 == 0:
+                for bad in (lambda: fst.softmax(x, 5), lambda: fst.softmax(torch.arange(3), 0)):
+                    try:
+                        bad()
+                    except (IndexError, RuntimeError, NotImplementedError):
+                        pass
+                    else:
+                        raise AssertionError("expected an error")
+
+    rounds(2000)
+    gc.collect()
+    rx, rxt, rg = sys.getrefcount(x), sys.getrefcount(xt), sys.getrefcount(g)
+    before = rss_bytes()
+    rounds(20000)
+    gc.collect()
+    growth = rss_bytes() - before
+    assert (sys.getrefcount(x), sys.getrefcount(xt), sys.getrefcount(g)) == (rx, rxt, rg)
+    assert growth < 4 * 2**20, f"RSS grew by {growth / 2**20:.2f} MiB over 20,000 rounds"
