@@ -123,9 +123,11 @@ class _Softmax(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        if _kernel_tensor(grad) and grad.dtype == y.dtype:
+        if not (_kernel_tensor(grad) and grad.dtype == y.dtype):
+            return _backward_in_torch(ctx.op, y, grad, ctx.dim), None, None
+        if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable
             return _SoftmaxBackward.apply(y, grad, ctx.dim, ctx.op), None, None
-        return _backward_in_torch(ctx.op, y, grad, ctx.dim), None, None
+        return _run_backward(ctx.op, y, grad, ctx.dim), None, None
 
 
 class _SoftmaxBackward(torch.autograd.Function):
@@ -349,11 +351,16 @@ def patched():
     nn.Softmax / nn.LogSoftmax modules follow, as they call F.softmax. What was
     there before is put back on exit, also after an exception; nesting works.
     The patch is process-wide (other threads see it while it is active)."""
-    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in _REPLACEMENTS]
+    # what each owner itself holds (Tensor.softmax is inherited from TensorBase:
+    # nothing to put back but a deletion)
+    saved = [(owner, name, vars(owner).get(name, _NO_ARG)) for owner, name, _ in _REPLACEMENTS]
     try:
         for owner, name, fn in _REPLACEMENTS:
             setattr(owner, name, fn)
         yield
     finally:
         for owner, name, fn in reversed(saved):
-            setattr(owner, name, fn)
+            if fn is _NO_ARG:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, fn)

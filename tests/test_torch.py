@@ -381,6 +381,7 @@ def _originals():
 
 def test_patched_restores_after_exception_and_nests():
     before = _originals()
+    own = {k: set(vars(o)) for k, o in (("torch", torch), ("F", F), ("Tensor", torch.Tensor))}
     with pytest.raises(KeyError):
         with fst.patched():
             assert _originals() != before
@@ -392,6 +393,7 @@ def test_patched_restores_after_exception_and_nests():
             pass
         assert _originals() == inside
     assert _originals() == before
+    assert own == {k: set(vars(o)) for k, o in (("torch", torch), ("F", F), ("Tensor", torch.Tensor))}
 
 
 def test_patched_as_decorator_and_with_a_model(kernel_calls):
