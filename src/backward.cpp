@@ -31,8 +31,13 @@ namespace {
 const int64_t STREAM_BYTES = 32 * 1024 * 1024;
 /* Widest column tile, bytes per row (its per-column sums fit in L1). */
 const int64_t COL_TILE_BYTES = 4 * 1024;
+/* Narrowest column tile, bytes per row: narrower tiles read each row in
+ * pieces too short for the memory system (4096x4096 float32 axis=0 measured
+ * 3x slower at one cache line per row than at 2-4 KiB). */
+const int64_t COL_MIN_TILE_BYTES = 2 * 1024;
 /* Column tiles whose y and g (g alone for log_softmax) fit in this many
- * bytes are summed and written while they are still in cache. */
+ * bytes are summed and written while they are still in cache; taller
+ * columns take tiles of COL_MIN_TILE_BYTES, read twice. */
 const int64_t COL_SHORT_BYTES = 512 * 1024;
 
 struct Dims {  /* the non-reduced dimensions, strides in elements of y, g, dx */
@@ -117,7 +122,8 @@ template <class T> int run_columns(const Problem<T> &p, const Dims &o, int64_t n
     const int64_t isz = (int64_t)sizeof(T), line = 64 / isz;
     const int64_t arrays = p.op == FS_SOFTMAX ? 2 : 1;  /* kept in cache for sweep 2 */
     int64_t tile = COL_SHORT_BYTES / (arrays * p.n * isz) / line * line;
-    if (tile < line) tile = Tile::TW;  /* tall columns: two streaming sweeps over the widest tile */
+    if (tile < COL_MIN_TILE_BYTES / isz) tile = COL_MIN_TILE_BYTES / isz;
+    if (getenv("FSB_TILE")) tile = atoi(getenv("FSB_TILE")) / isz;  /* TUNING, remove */
     if (tile > Tile::TW) tile = Tile::TW;
     const int t = thread_count(nthreads, o.count * ni * p.n, o.count * ((ni + line - 1) / line));
     if (o.count * ((ni + tile - 1) / tile) < t) {  /* too few tiles: narrow them, whole lines */
@@ -295,6 +301,7 @@ int run(int op, const KernelTable<T> *k, const char *yb, const char *gb, char *d
         p.sd = -p.sd;
     }
     p.nt = s.count * p.n * isz >= STREAM_BYTES;
+    if (getenv("FSB_NT")) p.nt = atoi(getenv("FSB_NT"));  /* TUNING, remove */
 
     /* Column plan: the axis is strided somewhere and an outer dim has unit
      * stride in y, g and dx alike (the last such dim: usually the innermost). */
