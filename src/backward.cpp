@@ -123,7 +123,6 @@ template <class T> int run_columns(const Problem<T> &p, const Dims &o, int64_t n
     const int64_t arrays = p.op == FS_SOFTMAX ? 2 : 1;  /* kept in cache for sweep 2 */
     int64_t tile = COL_SHORT_BYTES / (arrays * p.n * isz) / line * line;
     if (tile < COL_MIN_TILE_BYTES / isz) tile = COL_MIN_TILE_BYTES / isz;
-    if (getenv("FSB_TILE")) tile = atoi(getenv("FSB_TILE")) / isz;  /* TUNING, remove */
     if (tile > Tile::TW) tile = Tile::TW;
     const int t = thread_count(nthreads, o.count * ni * p.n, o.count * ((ni + line - 1) / line));
     if (o.count * ((ni + tile - 1) / tile) < t) {  /* too few tiles: narrow them, whole lines */
@@ -301,7 +300,6 @@ int run(int op, const KernelTable<T> *k, const char *yb, const char *gb, char *d
         p.sd = -p.sd;
     }
     p.nt = s.count * p.n * isz >= STREAM_BYTES;
-    if (getenv("FSB_NT")) p.nt = atoi(getenv("FSB_NT"));  /* TUNING, remove */
 
     /* Column plan: the axis is strided somewhere and an outer dim has unit
      * stride in y, g and dx alike (the last such dim: usually the innermost). */
