@@ -202,7 +202,10 @@ def test_columns_strided_pitches_and_negative(isa, threads, op, rng):
     check(op, dv, y, g, 0)
     assert not D[:, :1].any() and not D[:, 91:].any()  # nothing outside out
     yn, gn = np.ascontiguousarray(y[::-1, ::-1])[::-1, ::-1], np.ascontiguousarray(g[::-1, ::-1])[::-1, ::-1]
-    check(op, threads(lambda: getattr(fastsoftmax, op)(yn, gn, 0)), y, g, 0)
+    dn = np.zeros((257, 90), np.float32)[::-1, ::-1]  # all three negative: flipped into the column plan
+    threads(lambda: getattr(fastsoftmax, op)(yn, gn, 0, out=dn))
+    check(op, dn, y, g, 0)
+    check(op, threads(lambda: getattr(fastsoftmax, op)(yn, gn, 0)), y, g, 0)  # dx positive: gather
 
 
 @pytest.mark.parametrize("op", ["softmax_backward", "log_softmax_backward"])
