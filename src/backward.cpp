@@ -39,6 +39,9 @@ const int64_t COL_MIN_TILE_BYTES = 2 * 1024;
  * bytes are summed and written while they are still in cache; taller
  * columns take tiles of COL_MIN_TILE_BYTES, read twice. */
 const int64_t COL_SHORT_BYTES = 512 * 1024;
+/* Columns are summed in blocks of this many rows, added in order: tall,
+ * narrow columns (fewer tiles than threads) can then be split by blocks. */
+const int64_t COL_SUM_ROWS = 4096;
 
 struct Dims {  /* the non-reduced dimensions, strides in elements of y, g, dx */
     int nd;
@@ -110,76 +113,140 @@ template <class T> struct Problem {
 
 template <class T> struct ColumnTile {
     enum { TW = COL_TILE_BYTES / sizeof(T) };
-    double sum[TW];
+    double hi[TW], lo[TW], bsum[TW];
     T d[TW];
 };
 
+/* Adds the block sums b[0, w) into the running (hi, lo) (Neumaier: lo keeps
+ * what each add loses). Blocks are added in row order, whoever summed them. */
+inline void merge_sums(int64_t w, const double *b, double *hi, double *lo, bool first) {
+    for (int64_t c = 0; c < w; ++c) {
+        if (first) {
+            hi[c] = b[c];
+            lo[c] = 0.0;
+            continue;
+        }
+        const double h = hi[c], v = b[c], t = h + v;
+        lo[c] += fabs(h) >= fabs(v) ? (h - t) + v : (v - t) + h;
+        hi[c] = t;
+    }
+}
+
 /* Column plan: `ni` columns of unit stride in y, g and dx (the inner
- * dimension), times the outer index space o; tiles of `tile` columns are
- * split over threads in a fixed order. */
+ * dimension), times the outer index space o, in tiles of `tile` columns.
+ * A column is summed in blocks of COL_SUM_ROWS rows (col_dot each), the block
+ * sums added in row order, so its result depends on n only: not on the tile
+ * cut, nor on who sums which block. Work goes to threads by whole tiles, or,
+ * with fewer tiles than threads (tall, narrow columns), by (tile, block) pairs:
+ * block sums into a shared array, merged in order, then the writing sweep. */
 template <class T> int run_columns(const Problem<T> &p, const Dims &o, int64_t ni, int nthreads) {
     typedef ColumnTile<T> Tile;
-    const int64_t isz = (int64_t)sizeof(T), line = 64 / isz;
+    const int64_t isz = (int64_t)sizeof(T), line = 64 / isz, n = p.n;
     const int64_t arrays = p.op == FS_SOFTMAX ? 2 : 1;  /* kept in cache for sweep 2 */
-    int64_t tile = COL_SHORT_BYTES / (arrays * p.n * isz) / line * line;
+    int64_t tile = COL_SHORT_BYTES / (arrays * n * isz) / line * line;
     if (tile < COL_MIN_TILE_BYTES / isz) tile = COL_MIN_TILE_BYTES / isz;
     if (tile > Tile::TW) tile = Tile::TW;
-    const int t = thread_count(nthreads, o.count * ni * p.n, o.count * ((ni + line - 1) / line));
+    const int64_t nb = (n + COL_SUM_ROWS - 1) / COL_SUM_ROWS;  /* row blocks */
+    const int t = thread_count(nthreads, o.count * ni * n, o.count * ((ni + line - 1) / line) * nb);
     if (o.count * ((ni + tile - 1) / tile) < t) {  /* too few tiles: narrow them, whole lines */
         const int64_t per_outer = (t + o.count - 1) / o.count;
         tile = ((ni + per_outer - 1) / per_outer + line - 1) / line * line;
     }
-    const int64_t ntiles = (ni + tile - 1) / tile, items = o.count * ntiles;
+    const int64_t ntiles = (ni + tile - 1) / tile, items = o.count * ntiles, units = items * nb;
     const KernelTable<T> *k = p.k;
+    const bool softmax = p.op == FS_SOFTMAX;
 
-    /* body(oy, og, od, w) for each tile of this thread's share, in order */
-    auto each_tile = [&](auto body) {
-        int64_t lo, hi;
-        thread_range(items, &lo, &hi);
+    /* Tile i (outer index i / ntiles, columns from (i % ntiles) * tile): offsets and width. */
+    struct Where { int64_t oy, og, od, w; };
+    auto where = [&](int64_t i) {
         Odometer it;
-        it.start(&o, lo / ntiles);
-        int64_t j = lo % ntiles;
-        for (int64_t i = lo; i < hi; ++i) {
-            const int64_t c0 = j * tile, w = ni - c0 < tile ? ni - c0 : tile;
-            if (!body(it.oy + c0, it.og + c0, it.od + c0, w)) return;
-            if (++j == ntiles) {
-                j = 0;
-                it.next();
-            }
-        }
+        it.start(&o, i / ntiles);
+        const int64_t c0 = i % ntiles * tile;
+        return Where{it.oy + c0, it.og + c0, it.od + c0, ni - c0 < tile ? ni - c0 : tile};
+    };
+    /* rows [b * COL_SUM_ROWS, +len) */
+    auto rows = [&](int64_t b) { return n - b * COL_SUM_ROWS < COL_SUM_ROWS ? n - b * COL_SUM_ROWS : COL_SUM_ROWS; };
+    auto block_sum = [&](const Where &x, int64_t b, double *out) {
+        const int64_t r0 = b * COL_SUM_ROWS;
+        k->col_dot(p.g + x.og + r0 * p.sg, p.sg, softmax ? p.y + x.oy + r0 * p.sy : nullptr, p.sy, rows(b), x.w, out);
+    };
+    auto write = [&](const Where &x, int64_t r0, int64_t len, const T *d) {
+        const T *y = p.y + x.oy + r0 * p.sy, *g = p.g + x.og + r0 * p.sg;
+        T *dx = p.dx + x.od + r0 * p.sd;
+        if (softmax)
+            k->col_softmax_grad[p.nt](y, p.sy, g, p.sg, len, x.w, d, dx, p.sd);
+        else
+            k->col_log_softmax_grad[p.nt](y, p.sy, g, p.sg, len, x.w, d, dx, p.sd);
     };
 
-    if (p.op == FS_LOG_SOFTMAX) {  /* check every y <= 0 first: nothing is written for a bad y */
+    if (!softmax) {  /* check every y <= 0 first: nothing is written for a bad y */
         int bad = 0;
         parallel(t, [&]() {
-            each_tile([&](int64_t oy, int64_t, int64_t, int64_t w) {
-                if (k->col_pos_max(p.y + oy, p.n, p.sy, w) > T(0)) __atomic_store_n(&bad, 1, __ATOMIC_RELAXED);
-                return !__atomic_load_n(&bad, __ATOMIC_RELAXED);
-            });
+            int64_t lo, hi;
+            thread_range(units, &lo, &hi);
+            for (int64_t u = lo; u < hi && !__atomic_load_n(&bad, __ATOMIC_RELAXED); ++u) {
+                const Where x = where(u / nb);
+                const int64_t b = u % nb;
+                if (k->col_pos_max(p.y + x.oy + b * COL_SUM_ROWS * p.sy, rows(b), p.sy, x.w) > T(0))
+                    __atomic_store_n(&bad, 1, __ATOMIC_RELAXED);
+            }
         });
         if (bad) return FS_BAD_LOG_SOFTMAX_INPUT;
     }
 
     int error = 0;
-    parallel(t, [&]() {
-        Tile *ct = (Tile *)malloc(sizeof(Tile));
-        if (!ct) {
-            __atomic_store_n(&error, 1, __ATOMIC_RELAXED);
-            return;
-        }
-        each_tile([&](int64_t oy, int64_t og, int64_t od, int64_t w) {
-            const T *y = p.y + oy, *g = p.g + og;
-            T *dx = p.dx + od;
-            k->col_dot(g, p.sg, p.op == FS_SOFTMAX ? y : nullptr, p.sy, p.n, w, ct->sum);
-            for (int64_t c = 0; c < w; ++c) ct->d[c] = (T)ct->sum[c];
-            if (p.op == FS_SOFTMAX)
-                k->col_softmax_grad[p.nt](y, p.sy, g, p.sg, p.n, w, ct->d, dx, p.sd);
-            else
-                k->col_log_softmax_grad[p.nt](y, p.sy, g, p.sg, p.n, w, ct->d, dx, p.sd);
-            return true;
+    if (items >= t || nb == 1) {  /* whole tiles per thread: sum, then write while the tile may be in cache */
+        parallel(t, [&]() {
+            Tile *ct = (Tile *)malloc(sizeof(Tile));
+            if (!ct) {
+                __atomic_store_n(&error, 1, __ATOMIC_RELAXED);
+                return;
+            }
+            int64_t lo, hi;
+            thread_range(items, &lo, &hi);
+            for (int64_t i = lo; i < hi; ++i) {
+                const Where x = where(i);
+                for (int64_t b = 0; b < nb; ++b) {
+                    block_sum(x, b, ct->bsum);
+                    merge_sums(x.w, ct->bsum, ct->hi, ct->lo, b == 0);
+                }
+                for (int64_t c = 0; c < x.w; ++c) ct->d[c] = (T)(ct->hi[c] + ct->lo[c]);
+                write(x, 0, n, ct->d);
+            }
+            free(ct);
         });
-        free(ct);
-    });
+        return error ? -1 : 0;
+    }
+
+    /* Fewer tiles than threads: split by (tile, row block). */
+    double *bs = (double *)malloc(sizeof(double) * units * tile);
+    T *d = (T *)malloc(sizeof(T) * items * tile);
+    Tile *ct = (Tile *)malloc(sizeof(Tile));
+    if (bs && d && ct) {
+        parallel(t, [&]() {
+            int64_t lo, hi;
+            thread_range(units, &lo, &hi);
+            for (int64_t u = lo; u < hi; ++u) block_sum(where(u / nb), u % nb, bs + u * tile);
+        });
+        for (int64_t i = 0; i < items; ++i) {
+            const int64_t w = where(i).w;
+            for (int64_t b = 0; b < nb; ++b) merge_sums(w, bs + (i * nb + b) * tile, ct->hi, ct->lo, b == 0);
+            for (int64_t c = 0; c < w; ++c) d[i * tile + c] = (T)(ct->hi[c] + ct->lo[c]);
+        }
+        parallel(t, [&]() {
+            int64_t lo, hi;
+            thread_range(units, &lo, &hi);
+            for (int64_t u = lo; u < hi; ++u) {
+                const int64_t i = u / nb, b = u % nb;
+                write(where(i), b * COL_SUM_ROWS, rows(b), d + i * tile);
+            }
+        });
+    } else {
+        error = 1;
+    }
+    free(bs);
+    free(d);
+    free(ct);
     return error ? -1 : 0;
 }
 

@@ -222,10 +222,11 @@ def test_mixed_layouts_gather(isa, threads, op, axis, rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape,axis", [((3000, 64), 0), ((500, 2500), 0), ((4100, 20), 0), ((7, 300, 33), 1),
-                                        ((2, 9000, 24), 1)])
+                                        ((2, 9000, 24), 1), ((9000, 16), 0), ((13000, 5), 0), ((8193, 40), 0)])
 def test_columns_threads_bit_identical(isa, dtype, shape, axis, rng):
-    """Tiles are narrowed to give every thread work: a column's result must not
-    depend on the tile cut."""
+    """Tiles are narrowed to give every thread work, and tall columns in fewer
+    tiles than threads are split by row blocks: a column's result must not
+    depend on the tile cut nor on who sums which block."""
     for op in ("softmax_backward", "log_softmax_backward"):
         y, g = inputs(op, shape, axis, dtype, rng)
         with fastsoftmax.num_threads(1):
@@ -238,7 +239,8 @@ def test_columns_threads_bit_identical(isa, dtype, shape, axis, rng):
 
 @pytest.mark.parametrize("layout", ["C", "transposed"])
 @pytest.mark.parametrize("shape,axis,at", [((40, 30), 0, (39, 29)), ((2000, 50), 0, (0, 49)),
-                                           ((5, 300, 70), 1, (4, 150, 3))])
+                                           ((5, 300, 70), 1, (4, 150, 3)), ((9000, 16), 0, (8999, 15)),
+                                           ((9000, 16), 0, (0, 0))])
 def test_columns_reject_positive_y_nothing_written(isa, layout, shape, axis, at, rng):
     y, g = inputs("log_softmax_backward", shape, axis, np.float64, rng)
     y[at] = 1e-300
