@@ -9,8 +9,10 @@
  *   column  another dimension has unit stride in all three (axis=0 of C
  *           order, middle axes, transposed views): tiles of w contiguous
  *           columns; sweep 1 sums every column of the tile at once (SIMD
- *           across columns), sweep 2 writes dx. Short columns take tiles
- *           small enough for y and g to stay in cache between the sweeps.
+ *           across columns) in fixed blocks of rows, sweep 2 writes dx.
+ *           Short columns take tiles small enough for y and g to stay in
+ *           cache between the sweeps; tall, narrow ones (fewer tiles than
+ *           threads) are split over threads by row blocks.
  *   gather  anything else (e.g. a transposed g beside a C-order y): each
  *           slice is copied into a per-thread buffer and dx copied out.
  * Slices (or column tiles) run in parallel; each sum is formed in an order
