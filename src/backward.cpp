@@ -4,11 +4,21 @@
  *   log_softmax:  dx = g - exp(y) * sum(g)       y = log_softmax(x)  (y <= 0)
  *
  * Each slice (y, g, dx along the axis) takes two sweeps: the sum, then the
- * writing sweep. Slices with unit strides run in place; others are copied
- * into per-thread buffers first (gather) and the result copied out. Slices
- * run in parallel; each is summed in a fixed order, so results are the same
- * at any thread count. log_softmax's y is checked (max <= 0, NaN allowed)
- * before anything is written: a y above 0 is not a log_softmax output.
+ * writing sweep. Plans, as the forward ones (driver.cpp):
+ *   row     the axis has unit stride in y, g and dx: slices in place.
+ *   column  another dimension has unit stride in all three (axis=0 of C
+ *           order, middle axes, transposed views): tiles of w contiguous
+ *           columns; sweep 1 sums every column of the tile at once (SIMD
+ *           across columns) in fixed blocks of rows, sweep 2 writes dx.
+ *           Short columns take tiles small enough for y and g to stay in
+ *           cache between the sweeps; tall, narrow ones (fewer tiles than
+ *           threads) are split over threads by row blocks.
+ *   gather  anything else (e.g. a transposed g beside a C-order y): each
+ *           slice is copied into a per-thread buffer and dx copied out.
+ * Slices (or column tiles) run in parallel; each sum is formed in an order
+ * fixed by n and the plan, so results are the same at any thread count.
+ * log_softmax's y is checked (every y <= 0, NaN allowed) in a pass of its
+ * own before anything is written: a y above 0 is not a log_softmax output.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,11 +29,27 @@
 
 namespace {
 
-template <class T> struct Slices {
+/* Outputs of at least this many bytes are written with non-temporal stores. */
+const int64_t STREAM_BYTES = 32 * 1024 * 1024;
+/* Widest column tile, bytes per row (its per-column sums fit in L1). */
+const int64_t COL_TILE_BYTES = 4 * 1024;
+/* Narrowest column tile, bytes per row: narrower tiles read each row in
+ * pieces too short for the memory system (4096x4096 float32 axis=0 measured
+ * 3x slower at one cache line per row than at 2-4 KiB). */
+const int64_t COL_MIN_TILE_BYTES = 2 * 1024;
+/* Column tiles whose y and g (g alone for log_softmax) fit in this many
+ * bytes are summed and written while they are still in cache; taller
+ * columns take tiles of COL_MIN_TILE_BYTES, read twice. */
+const int64_t COL_SHORT_BYTES = 512 * 1024;
+/* Columns are summed in blocks of this many rows, added in order: tall,
+ * narrow columns (fewer tiles than threads) can then be split by blocks. */
+const int64_t COL_SUM_ROWS = 4096;
+
+struct Dims {  /* the non-reduced dimensions, strides in elements of y, g, dx */
     int nd;
     int64_t shape[FS_MAX_DIMS], ys[FS_MAX_DIMS], gs[FS_MAX_DIMS], ds[FS_MAX_DIMS];
     int64_t count;
-    /* element offsets of slice r in y, g and dx */
+    /* element offsets of index r (row-major over shape) in y, g and dx */
     void offsets(int64_t r, int64_t *oy, int64_t *og, int64_t *od) const {
         *oy = *og = *od = 0;
         for (int d = nd - 1; d >= 0; --d) {
@@ -34,36 +60,207 @@ template <class T> struct Slices {
             *od += i * ds[d];
         }
     }
+    void drop(int d) {
+        count /= shape[d];
+        for (int e = d; e + 1 < nd; ++e) {
+            shape[e] = shape[e + 1];
+            ys[e] = ys[e + 1];
+            gs[e] = gs[e + 1];
+            ds[e] = ds[e + 1];
+        }
+        nd--;
+    }
 };
 
-template <class T>
-int run(int op, const KernelTable<T> *k, const char *yb, const char *gb, char *db, int ndim, const int64_t *shape,
-        const int64_t *yst, const int64_t *gst, const int64_t *dst, int axis, int nthreads) {
-    const int64_t isz = (int64_t)sizeof(T);
-    const int64_t n = shape[axis], sy = yst[axis] / isz, sg = gst[axis] / isz, sd = dst[axis] / isz;
-    Slices<T> s;
-    s.nd = 0;
-    s.count = 1;
-    for (int d = 0; d < ndim; ++d) {
-        if (d == axis) continue;
-        if (shape[d] == 0) return 0;
-        if (shape[d] == 1) continue;
-        s.shape[s.nd] = shape[d];
-        s.ys[s.nd] = yst[d] / isz;
-        s.gs[s.nd] = gst[d] / isz;
-        s.ds[s.nd] = dst[d] / isz;
-        s.count *= shape[d];
-        s.nd++;
+/* Walks the index space of Dims from any start, adding strides like an odometer. */
+struct Odometer {
+    const Dims *o;
+    int64_t idx[FS_MAX_DIMS];
+    int64_t oy, og, od;
+    void start(const Dims *dims, int64_t linear) {
+        o = dims;
+        for (int d = o->nd - 1; d >= 0; --d) {
+            idx[d] = linear % o->shape[d];
+            linear /= o->shape[d];
+        }
+        oy = og = od = 0;
+        for (int d = 0; d < o->nd; ++d) {
+            oy += idx[d] * o->ys[d];
+            og += idx[d] * o->gs[d];
+            od += idx[d] * o->ds[d];
+        }
     }
-    if (n == 0) return 0;
-    const T *y = (const T *)yb, *g = (const T *)gb;
-    T *dx = (T *)db;
+    void next() {
+        for (int d = o->nd - 1; d >= 0; --d) {
+            oy += o->ys[d];
+            og += o->gs[d];
+            od += o->ds[d];
+            if (++idx[d] < o->shape[d]) return;
+            oy -= o->shape[d] * o->ys[d];
+            og -= o->shape[d] * o->gs[d];
+            od -= o->shape[d] * o->ds[d];
+            idx[d] = 0;
+        }
+    }
+};
+
+template <class T> struct Problem {
+    int op;
+    const KernelTable<T> *k;
+    const T *y, *g;
+    T *dx;
+    int64_t n, sy, sg, sd;  /* axis length and strides */
+    bool nt;                /* non-temporal stores (output far larger than the caches) */
+};
+
+template <class T> struct ColumnTile {
+    enum { TW = COL_TILE_BYTES / sizeof(T) };
+    double hi[TW], lo[TW], bsum[TW];
+    T d[TW];
+};
+
+/* Adds the block sums b[0, w) into the running (hi, lo) (Neumaier: lo keeps
+ * what each add loses). Blocks are added in row order, whoever summed them. */
+inline void merge_sums(int64_t w, const double *b, double *hi, double *lo, bool first) {
+    for (int64_t c = 0; c < w; ++c) {
+        if (first) {
+            hi[c] = b[c];
+            lo[c] = 0.0;
+            continue;
+        }
+        const double h = hi[c], v = b[c], t = h + v;
+        lo[c] += fabs(h) >= fabs(v) ? (h - t) + v : (v - t) + h;
+        hi[c] = t;
+    }
+}
+
+/* Column plan: `ni` columns of unit stride in y, g and dx (the inner
+ * dimension), times the outer index space o, in tiles of `tile` columns.
+ * A column is summed in blocks of COL_SUM_ROWS rows (col_dot each), the block
+ * sums added in row order, so its result depends on n only: not on the tile
+ * cut, nor on who sums which block. Work goes to threads by whole tiles, or,
+ * with fewer tiles than threads (tall, narrow columns), by (tile, block) pairs:
+ * block sums into a shared array, merged in order, then the writing sweep. */
+template <class T> int run_columns(const Problem<T> &p, const Dims &o, int64_t ni, int nthreads) {
+    typedef ColumnTile<T> Tile;
+    const int64_t isz = (int64_t)sizeof(T), line = 64 / isz, n = p.n;
+    const int64_t arrays = p.op == FS_SOFTMAX ? 2 : 1;  /* kept in cache for sweep 2 */
+    int64_t tile = COL_SHORT_BYTES / (arrays * n * isz) / line * line;
+    if (tile < COL_MIN_TILE_BYTES / isz) tile = COL_MIN_TILE_BYTES / isz;
+    if (tile > Tile::TW) tile = Tile::TW;
+    const int64_t nb = (n + COL_SUM_ROWS - 1) / COL_SUM_ROWS;  /* row blocks */
+    const int t = thread_count(nthreads, o.count * ni * n, o.count * ((ni + line - 1) / line) * nb);
+    if (o.count * ((ni + tile - 1) / tile) < t) {  /* too few tiles: narrow them, whole lines */
+        const int64_t per_outer = (t + o.count - 1) / o.count;
+        tile = ((ni + per_outer - 1) / per_outer + line - 1) / line * line;
+    }
+    const int64_t ntiles = (ni + tile - 1) / tile, items = o.count * ntiles, units = items * nb;
+    const KernelTable<T> *k = p.k;
+    const bool softmax = p.op == FS_SOFTMAX;
+
+    /* Tile i (outer index i / ntiles, columns from (i % ntiles) * tile): offsets and width. */
+    struct Where { int64_t oy, og, od, w; };
+    auto where = [&](int64_t i) {
+        Odometer it;
+        it.start(&o, i / ntiles);
+        const int64_t c0 = i % ntiles * tile;
+        return Where{it.oy + c0, it.og + c0, it.od + c0, ni - c0 < tile ? ni - c0 : tile};
+    };
+    /* rows [b * COL_SUM_ROWS, +len) */
+    auto rows = [&](int64_t b) { return n - b * COL_SUM_ROWS < COL_SUM_ROWS ? n - b * COL_SUM_ROWS : COL_SUM_ROWS; };
+    auto block_sum = [&](const Where &x, int64_t b, double *out) {
+        const int64_t r0 = b * COL_SUM_ROWS;
+        k->col_dot(p.g + x.og + r0 * p.sg, p.sg, softmax ? p.y + x.oy + r0 * p.sy : nullptr, p.sy, rows(b), x.w, out);
+    };
+    auto write = [&](const Where &x, int64_t r0, int64_t len, const T *d) {
+        const T *y = p.y + x.oy + r0 * p.sy, *g = p.g + x.og + r0 * p.sg;
+        T *dx = p.dx + x.od + r0 * p.sd;
+        if (softmax)
+            k->col_softmax_grad[p.nt](y, p.sy, g, p.sg, len, x.w, d, dx, p.sd);
+        else
+            k->col_log_softmax_grad[p.nt](y, p.sy, g, p.sg, len, x.w, d, dx, p.sd);
+    };
+
+    if (!softmax) {  /* check every y <= 0 first: nothing is written for a bad y */
+        int bad = 0;
+        parallel(t, [&]() {
+            int64_t lo, hi;
+            thread_range(units, &lo, &hi);
+            for (int64_t u = lo; u < hi && !__atomic_load_n(&bad, __ATOMIC_RELAXED); ++u) {
+                const Where x = where(u / nb);
+                const int64_t b = u % nb;
+                if (k->col_pos_max(p.y + x.oy + b * COL_SUM_ROWS * p.sy, rows(b), p.sy, x.w) > T(0))
+                    __atomic_store_n(&bad, 1, __ATOMIC_RELAXED);
+            }
+        });
+        if (bad) return FS_BAD_LOG_SOFTMAX_INPUT;
+    }
+
+    int error = 0;
+    if (items >= t || nb == 1) {  /* whole tiles per thread: sum, then write while the tile may be in cache */
+        parallel(t, [&]() {
+            Tile *ct = (Tile *)malloc(sizeof(Tile));
+            if (!ct) {
+                __atomic_store_n(&error, 1, __ATOMIC_RELAXED);
+                return;
+            }
+            int64_t lo, hi;
+            thread_range(items, &lo, &hi);
+            for (int64_t i = lo; i < hi; ++i) {
+                const Where x = where(i);
+                for (int64_t b = 0; b < nb; ++b) {
+                    block_sum(x, b, ct->bsum);
+                    merge_sums(x.w, ct->bsum, ct->hi, ct->lo, b == 0);
+                }
+                for (int64_t c = 0; c < x.w; ++c) ct->d[c] = (T)(ct->hi[c] + ct->lo[c]);
+                write(x, 0, n, ct->d);
+            }
+            free(ct);
+        });
+        return error ? -1 : 0;
+    }
+
+    /* Fewer tiles than threads: split by (tile, row block). */
+    double *bs = (double *)malloc(sizeof(double) * units * tile);
+    T *d = (T *)malloc(sizeof(T) * items * tile);
+    Tile *ct = (Tile *)malloc(sizeof(Tile));
+    if (bs && d && ct) {
+        parallel(t, [&]() {
+            int64_t lo, hi;
+            thread_range(units, &lo, &hi);
+            for (int64_t u = lo; u < hi; ++u) block_sum(where(u / nb), u % nb, bs + u * tile);
+        });
+        for (int64_t i = 0; i < items; ++i) {
+            const int64_t w = where(i).w;
+            for (int64_t b = 0; b < nb; ++b) merge_sums(w, bs + (i * nb + b) * tile, ct->hi, ct->lo, b == 0);
+            for (int64_t c = 0; c < w; ++c) d[i * tile + c] = (T)(ct->hi[c] + ct->lo[c]);
+        }
+        parallel(t, [&]() {
+            int64_t lo, hi;
+            thread_range(units, &lo, &hi);
+            for (int64_t u = lo; u < hi; ++u) {
+                const int64_t i = u / nb, b = u % nb;
+                write(where(i), b * COL_SUM_ROWS, rows(b), d + i * tile);
+            }
+        });
+    } else {
+        error = 1;
+    }
+    free(bs);
+    free(d);
+    free(ct);
+    return error ? -1 : 0;
+}
+
+/* Row and gather plans: one slice after another. */
+template <class T> int run_rows(const Problem<T> &p, const Dims &s, int nthreads) {
+    const int64_t n = p.n, sy = p.sy, sg = p.sg, sd = p.sd;
+    const KernelTable<T> *k = p.k;
     const bool contiguous = sy == 1 && sg == 1 && sd == 1;
-    const bool nt = s.count * n * isz >= 32 * 1024 * 1024;
     const int t = thread_count(nthreads, s.count * n, s.count);
     int error = 0;
 
-    if (op == FS_LOG_SOFTMAX) {  /* check y <= 0 first: nothing is written for a bad y */
+    if (p.op == FS_LOG_SOFTMAX) {  /* check y <= 0 first: nothing is written for a bad y */
         int bad = 0;
         parallel(t, [&]() {
             int64_t lo, hi, oy, og, od;
@@ -75,12 +272,12 @@ int run(int op, const KernelTable<T> *k, const char *yb, const char *gb, char *d
             }
             for (int64_t r = lo; r < hi && !__atomic_load_n(&bad, __ATOMIC_RELAXED); ++r) {
                 s.offsets(r, &oy, &og, &od);
-                const T *yr = y + oy;
+                const T *yr = p.y + oy;
                 if (buf) {
                     for (int64_t i = 0; i < n; ++i) buf[i] = yr[i * sy];
                     yr = buf;
                 }
-                if (k->max(yr, n) > T(0)) __atomic_store_n(&bad, 1, __ATOMIC_RELAXED);
+                if (k->col_pos_max(yr, 1, 0, n) > T(0)) __atomic_store_n(&bad, 1, __ATOMIC_RELAXED);
             }
             free(buf);
         });
@@ -98,8 +295,8 @@ int run(int op, const KernelTable<T> *k, const char *yb, const char *gb, char *d
         }
         for (int64_t r = lo; r < hi; ++r) {
             s.offsets(r, &oy, &og, &od);
-            const T *yr = y + oy, *gr = g + og;
-            T *dr = dx + od;
+            const T *yr = p.y + oy, *gr = p.g + og;
+            T *dr = p.dx + od;
             if (!contiguous) {  /* gather: y, g into buffers; dx computed in the third */
                 T *by = buf, *bg = buf + n;
                 for (int64_t i = 0; i < n; ++i) {
@@ -110,16 +307,107 @@ int run(int op, const KernelTable<T> *k, const char *yb, const char *gb, char *d
                 gr = bg;
                 dr = buf + 2 * n;
             }
-            if (op == FS_SOFTMAX)
-                k->softmax_grad[nt && contiguous](yr, gr, n, (T)k->dot(gr, yr, n), dr);
+            const bool nt = p.nt && contiguous;
+            if (p.op == FS_SOFTMAX)
+                k->softmax_grad[nt](yr, gr, n, (T)k->dot(gr, yr, n), dr);
             else
-                k->log_softmax_grad[nt && contiguous](yr, gr, n, (T)k->dot(gr, nullptr, n), dr);
+                k->log_softmax_grad[nt](yr, gr, n, (T)k->dot(gr, nullptr, n), dr);
             if (!contiguous)
-                for (int64_t i = 0; i < n; ++i) (dx + od)[i * sd] = dr[i];
+                for (int64_t i = 0; i < n; ++i) (p.dx + od)[i * sd] = dr[i];
         }
         free(buf);
     });
     return error ? -1 : 0;
+}
+
+template <class T>
+int run(int op, const KernelTable<T> *k, const char *yb, const char *gb, char *db, int ndim, const int64_t *shape,
+        const int64_t *yst, const int64_t *gst, const int64_t *dst, int axis, int nthreads) {
+    const int64_t isz = (int64_t)sizeof(T);
+    Problem<T> p;
+    p.op = op;
+    p.k = k;
+    p.y = (const T *)yb;
+    p.g = (const T *)gb;
+    p.dx = (T *)db;
+    p.n = shape[axis];
+    p.sy = yst[axis] / isz;
+    p.sg = gst[axis] / isz;
+    p.sd = dst[axis] / isz;
+
+    /* Outer dims: drop length-1 ones; flip those that run backwards in all three. */
+    Dims s;
+    s.nd = 0;
+    s.count = 1;
+    for (int d = 0; d < ndim; ++d) {
+        if (d == axis) continue;
+        if (shape[d] == 0) return 0;
+        if (shape[d] == 1) continue;
+        int64_t ys = yst[d] / isz, gs = gst[d] / isz, ds = dst[d] / isz;
+        if (ys < 0 && gs < 0 && ds < 0) {
+            p.y += (shape[d] - 1) * ys;
+            p.g += (shape[d] - 1) * gs;
+            p.dx += (shape[d] - 1) * ds;
+            ys = -ys;
+            gs = -gs;
+            ds = -ds;
+        }
+        s.shape[s.nd] = shape[d];
+        s.ys[s.nd] = ys;
+        s.gs[s.nd] = gs;
+        s.ds[s.nd] = ds;
+        s.count *= shape[d];
+        s.nd++;
+    }
+    if (p.n == 0) return 0;
+    if (p.sy < 0 && p.sg < 0 && p.sd < 0) {  /* reverse the axis too: same slice, other order */
+        p.y += (p.n - 1) * p.sy;
+        p.g += (p.n - 1) * p.sg;
+        p.dx += (p.n - 1) * p.sd;
+        p.sy = -p.sy;
+        p.sg = -p.sg;
+        p.sd = -p.sd;
+    }
+    p.nt = s.count * p.n * isz >= STREAM_BYTES;
+
+    /* Column plan: the axis is strided somewhere and an outer dim has unit
+     * stride in y, g and dx alike (the last such dim: usually the innermost). */
+    if (!(p.sy == 1 && p.sg == 1 && p.sd == 1)) {
+        for (int d = s.nd - 1; d >= 0; --d) {
+            if (s.ys[d] == 1 && s.gs[d] == 1 && s.ds[d] == 1) {
+                const int64_t ni = s.shape[d];
+                s.drop(d);
+                /* the rest in memory order of y (largest stride first), merged where all three step evenly */
+                for (int i = 1; i < s.nd; ++i)
+                    for (int j = i; j > 0 && llabs(s.ys[j]) > llabs(s.ys[j - 1]); --j) {
+                        int64_t v;
+                        v = s.shape[j]; s.shape[j] = s.shape[j - 1]; s.shape[j - 1] = v;
+                        v = s.ys[j]; s.ys[j] = s.ys[j - 1]; s.ys[j - 1] = v;
+                        v = s.gs[j]; s.gs[j] = s.gs[j - 1]; s.gs[j - 1] = v;
+                        v = s.ds[j]; s.ds[j] = s.ds[j - 1]; s.ds[j - 1] = v;
+                    }
+                int nd = 0;
+                for (int e = 0; e < s.nd; ++e) {
+                    if (nd > 0 && s.ys[nd - 1] == s.ys[e] * s.shape[e] && s.gs[nd - 1] == s.gs[e] * s.shape[e] &&
+                        s.ds[nd - 1] == s.ds[e] * s.shape[e]) {
+                        s.shape[nd - 1] *= s.shape[e];
+                        s.ys[nd - 1] = s.ys[e];
+                        s.gs[nd - 1] = s.gs[e];
+                        s.ds[nd - 1] = s.ds[e];
+                    } else {
+                        s.shape[nd] = s.shape[e];
+                        s.ys[nd] = s.ys[e];
+                        s.gs[nd] = s.gs[e];
+                        s.ds[nd] = s.ds[e];
+                        nd++;
+                    }
+                }
+                s.nd = nd;
+                return run_columns(p, s, ni, nthreads);
+            }
+        }
+    }
+    return run_rows(p, s, nthreads);
 }
 
 }  // namespace

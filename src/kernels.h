@@ -49,6 +49,16 @@ template <class T> struct KernelTable {
     double (*dot)(const T *a, const T *b, int64_t n);
     void (*softmax_grad[2])(const T *y, const T *g, int64_t n, T d, T *dx);
     void (*log_softmax_grad[2])(const T *y, const T *g, int64_t n, T s, T *dx);
+    /* Backward column tiles (n rows of w contiguous columns, pitches in elements):
+     * col_dot: per-column sum of a * b (b null: of a), each column in dot's order;
+     * col_softmax_grad / col_log_softmax_grad: as the row kernels with d[c] / s[c];
+     * col_pos_max: the largest max(y, 0), NaN ignored (> 0: not a log_softmax output). */
+    void (*col_dot)(const T *a, int64_t pa, const T *b, int64_t pb, int64_t n, int64_t w, double *sum);
+    void (*col_softmax_grad[2])(const T *y, int64_t py, const T *g, int64_t pg, int64_t n, int64_t w, const T *d,
+                                T *dx, int64_t pd);
+    void (*col_log_softmax_grad[2])(const T *y, int64_t py, const T *g, int64_t pg, int64_t n, int64_t w,
+                                    const T *s, T *dx, int64_t pd);
+    T (*col_pos_max)(const T *y, int64_t n, int64_t py, int64_t w);
 };
 
 struct Tier {

@@ -202,6 +202,127 @@ template <class K> struct Kernels {
         });
     }
 
+    /* ---- backward column tiles: n rows of w contiguous columns; row r of an
+     * array starts at its pointer + r * its pitch (elements). Every column is
+     * summed on its own lane, so a column's result depends on n only, never on
+     * w or where its tile starts: tiles can be cut to fit the threads. ---- */
+
+    enum { COL_DOT_VECS = 32, /* column vectors per pass: their accumulators stay in L1 */
+           COL_PF_ROWS = 8 };    /* rows ahead to prefetch: rows are pages apart, beyond the hardware prefetchers */
+
+    /* Per-column sum of a * b (b null: of a), in the order of dot along each
+     * column: four rows as a tree, then into K::Acc (double lanes, compensated
+     * for float64). Rows outside, columns inside: each pass streams the same
+     * COL_DOT_VECS vectors of four rows at a time. */
+    template <bool B>
+    static void col_dot_t(const T *a, int64_t pa, const T *b, int64_t pb, int64_t n, int64_t w, double *sum) {
+        typename K::Acc acc[COL_DOT_VECS];
+        for (int64_t c0 = 0; c0 < w; c0 += COL_DOT_VECS * W) {
+            const int64_t cw = w - c0 < COL_DOT_VECS * W ? w - c0 : (int64_t)COL_DOT_VECS * W;
+            const T *ac = a + c0, *bc = B ? b + c0 : nullptr;
+            for (int64_t v = 0; v < (cw + W - 1) / W; ++v) acc[v] = K::acc_zero();
+            auto term = [&](int64_t r, int64_t c, int64_t k) {
+                V va = ld(ac + r * pa + c, k, T(0));
+                return B ? K::mul(va, ld(bc + r * pb + c, k, T(0))) : va;
+            };
+            int64_t r = 0;
+            for (; r + 4 <= n; r += 4) {
+                const bool pf = r + COL_PF_ROWS + 4 <= n;
+                each_vector(cw, [&](int64_t c, int64_t k) {
+                    if (pf)
+                        for (int j = 0; j < 4; ++j) {
+                            __builtin_prefetch(ac + (r + COL_PF_ROWS + j) * pa + c, 0, 3);
+                            if (B) __builtin_prefetch(bc + (r + COL_PF_ROWS + j) * pb + c, 0, 3);
+                        }
+                    K::acc_add(acc[c / W], K::add(K::add(term(r, c, k), term(r + 1, c, k)),
+                                                  K::add(term(r + 2, c, k), term(r + 3, c, k))));
+                });
+            }
+            for (; r < n; ++r) each_vector(cw, [&](int64_t c, int64_t k) { K::acc_add(acc[c / W], term(r, c, k)); });
+            for (int64_t v = 0; v * W < cw; ++v) {
+                double d[W];
+                K::acc_lanes(acc[v], d);
+                for (int64_t i = 0; i < W && v * W + i < cw; ++i) sum[c0 + v * W + i] = d[i];
+            }
+        }
+    }
+    static void col_dot(const T *a, int64_t pa, const T *b, int64_t pb, int64_t n, int64_t w, double *sum) {
+        if (b)
+            col_dot_t<true>(a, pa, b, pb, n, w, sum);
+        else
+            col_dot_t<false>(a, pa, nullptr, 0, n, w, sum);
+    }
+
+    /* dx row r, lanes [c, c + k) = f(yr + c, gr + c, c, k) for n rows of w columns,
+     * prefetching y and g COL_PF_ROWS rows ahead. NT: non-temporal stores after a
+     * masked head up to the first aligned vector of each row, and one fence at
+     * the end (not one per row). */
+    template <bool NT, class F>
+    static inline void col_grad_rows(const T *y, int64_t py, const T *g, int64_t pg, int64_t n, int64_t w, T *dx,
+                                     int64_t pd, F f) {
+        for (int64_t r = 0; r < n; ++r) {
+            const T *yr = y + r * py, *gr = g + r * pg;
+            const T *yp = r + COL_PF_ROWS < n ? yr + COL_PF_ROWS * py : nullptr;
+            const T *gp = r + COL_PF_ROWS < n ? gr + COL_PF_ROWS * pg : nullptr;
+            T *dr = dx + r * pd;
+            auto at = [&](int64_t c, int64_t k) {
+                if (yp) {
+                    __builtin_prefetch(yp + c, 0, 3);
+                    __builtin_prefetch(gp + c, 0, 3);
+                }
+                return f(yr + c, gr + c, c, k);
+            };
+            int64_t c = 0;
+            if (NT) {
+                const uintptr_t vb = W * sizeof(T), mis = (uintptr_t)dr % vb;
+                int64_t h = mis ? (int64_t)((vb - mis) / sizeof(T)) : 0;
+                if (h > w) h = w;
+                if (h) K::store_part(dr, at(0, h), h);
+                for (c = h; c + W <= w; c += W) K::store_stream(dr + c, at(c, (int64_t)W));
+            }
+            for (; c + W <= w; c += W) K::store(dr + c, at(c, (int64_t)W));
+            if (c < w) K::store_part(dr + c, at(c, w - c), w - c);
+        }
+        if (NT) K::stream_fence();
+    }
+
+    /* softmax: dx = y * (g - d[c]) per column */
+    template <bool NT>
+    static void col_softmax_grad(const T *y, int64_t py, const T *g, int64_t pg, int64_t n, int64_t w, const T *d,
+                                 T *dx, int64_t pd) {
+        col_grad_rows<NT>(y, py, g, pg, n, w, dx, pd, [&](const T *yc, const T *gc, int64_t c, int64_t k) {
+            return K::mul(ld(yc, k, T(0)), K::sub(ld(gc, k, T(0)), ld(d + c, k, T(0))));
+        });
+    }
+
+    /* log_softmax: dx = g - exp(y) * s[c] per column (y <= 0) */
+    template <bool NT>
+    static void col_log_softmax_grad(const T *y, int64_t py, const T *g, int64_t pg, int64_t n, int64_t w,
+                                     const T *s, T *dx, int64_t pd) {
+        col_grad_rows<NT>(y, py, g, pg, n, w, dx, pd, [&](const T *yc, const T *gc, int64_t c, int64_t k) {
+            return K::sub(ld(gc, k, T(0)), K::mul(K::exp_nonpos(ld(yc, k, T(0))), ld(s + c, k, T(0))));
+        });
+    }
+
+    /* The largest of max(y, 0) over n rows of w columns: above 0 iff some y is.
+     * max(y, 0) is 0 for a NaN y (the second operand wins on every tier), so a
+     * NaN never hides a positive value (a running max(acc, y) would lose it).
+     * One row (n = 1, w = the length) checks a contiguous slice. */
+    static T col_pos_max(const T *y, int64_t n, int64_t py, int64_t w) {
+        const V zero = K::set1(T(0));
+        V a0 = zero, a1 = zero;
+        for (int64_t r = 0; r < n; ++r) {
+            const T *yr = y + r * py;
+            int64_t c = 0;
+            for (; c + 2 * W <= w; c += 2 * W) {
+                a0 = K::max(K::max(K::load(yr + c), zero), a0);
+                a1 = K::max(K::max(K::load(yr + c + W), zero), a1);
+            }
+            for (; c < w; c += W) a0 = K::max(K::max(ld(yr + c, w - c < W ? w - c : (int64_t)W, T(0)), zero), a0);
+        }
+        return K::hmax(K::max(a0, a1));
+    }
+
     /* y = exp(x) for x <= 0 (and NaN): the tier's exp alone, for its tests. */
     static void exp_nonpos(const T *x, int64_t n, T *y) {
         map_store<false>(y, n, [&](int64_t i, int64_t k) { return K::exp_nonpos(ld(x + i, k, T(0))); });
@@ -465,6 +586,10 @@ template <class K> struct Kernels {
                 {col_shift_store<false>, col_shift_store<true>},
                 col_merge, exp_nonpos, dot,
                 {softmax_grad<false>, softmax_grad<true>},
-                {log_softmax_grad<false>, log_softmax_grad<true>}};
+                {log_softmax_grad<false>, log_softmax_grad<true>},
+                col_dot,
+                {col_softmax_grad<false>, col_softmax_grad<true>},
+                {col_log_softmax_grad<false>, col_log_softmax_grad<true>},
+                col_pos_max};
     }
 };

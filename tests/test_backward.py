@@ -149,3 +149,125 @@ def test_matches_torch_autograd(dim, rng):
         y = fwd(x, dim)
         y.backward(g)
         np.testing.assert_allclose(bwd(y.detach().numpy(), g.numpy(), dim), x.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+# ---- column plan: the axis is strided, another axis has unit stride in y, g and dx ----
+
+# (shape, axis): narrow tiles (fewer columns than one vector), tails of rows (n % 4)
+# and of columns, one row, tall columns (tiles read twice), wide ones (several
+# tiles of 4 KiB per row and a tail tile), middle axes with outer dims.
+COLUMN_CASES = [
+    ((50, 3), 0), ((33, 5), 0), ((1, 40), 0), ((7, 37), 0), ((300, 37), 0),
+    ((6000, 20), 0), ((2050, 70), 0), ((20, 3000), 0), ((5, 4099), 0),
+    ((64, 100, 64), 1), ((3, 2000, 7), 1), ((4, 5, 6, 17), 1), ((9, 3, 40), 0),
+]
+
+
+@pytest.mark.parametrize("op", ["softmax_backward", "log_softmax_backward"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis", COLUMN_CASES)
+def test_columns_against_reference(isa, threads, op, dtype, shape, axis, rng):
+    y, g = inputs(op, shape, axis, dtype, rng)
+    dx = threads(lambda: getattr(fastsoftmax, op)(y, g, axis))
+    assert dx.dtype == dtype and dx.shape == shape
+    check(op, dx, y, g, axis)
+
+
+@pytest.mark.parametrize("op", ["softmax_backward", "log_softmax_backward"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis", [((300, 37), -1), ((3000, 70), -1), ((9, 40, 5), 0), ((64, 30, 20), 1)])
+def test_columns_transposed_views(isa, threads, op, dtype, shape, axis, rng):
+    """.T views (and Fortran order): the reversed axes are the contiguous ones,
+    so the last axis of the view is strided and the first has unit stride."""
+    y, g = inputs(op, shape, axis, dtype, rng)
+    yt, gt = np.ascontiguousarray(y.T).T, np.ascontiguousarray(g.T).T
+    dx = threads(lambda: getattr(fastsoftmax, op)(yt, gt, axis))
+    check(op, dx, y, g, axis)
+    out = np.asfortranarray(np.full(shape, 7.0, dtype))
+    assert getattr(fastsoftmax, op)(yt, gt, axis, out=out) is out
+    assert same_bits(out, dx)
+    yf, gf = np.asfortranarray(y), np.asfortranarray(g)
+    assert same_bits(getattr(fastsoftmax, op)(yf, gf, axis), dx)
+
+
+@pytest.mark.parametrize("op", ["softmax_backward", "log_softmax_backward"])
+def test_columns_strided_pitches_and_negative(isa, threads, op, rng):
+    """Column tiles with row pitches that differ between y, g and dx (slices of
+    wider buffers), and with every stride negative."""
+    y, g = inputs(op, (257, 90), 0, np.float32, rng)
+    Y, G, D = (np.zeros((257, w), np.float32) for w in (100, 128, 93))
+    Y[:, 3:93], G[:, 10:100] = y, g
+    yv, gv, dv = Y[:, 3:93], G[:, 10:100], D[:, 1:91]
+    threads(lambda: getattr(fastsoftmax, op)(yv, gv, 0, out=dv))
+    check(op, dv, y, g, 0)
+    assert not D[:, :1].any() and not D[:, 91:].any()  # nothing outside out
+    yn, gn = np.ascontiguousarray(y[::-1, ::-1])[::-1, ::-1], np.ascontiguousarray(g[::-1, ::-1])[::-1, ::-1]
+    dn = np.zeros((257, 90), np.float32)[::-1, ::-1]  # all three negative: flipped into the column plan
+    threads(lambda: getattr(fastsoftmax, op)(yn, gn, 0, out=dn))
+    check(op, dn, y, g, 0)
+    check(op, threads(lambda: getattr(fastsoftmax, op)(yn, gn, 0)), y, g, 0)  # dx positive: gather
+
+
+@pytest.mark.parametrize("op", ["softmax_backward", "log_softmax_backward"])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_mixed_layouts_gather(isa, threads, op, axis, rng):
+    """Unit-stride axes that differ between y, g and dx take the gather plan."""
+    y, g = inputs(op, (70, 45), axis, np.float64, rng)
+    gt = np.ascontiguousarray(g.T).T
+    check(op, threads(lambda: getattr(fastsoftmax, op)(y, gt, axis)), y, g, axis)
+    out = np.asfortranarray(np.zeros_like(y))
+    threads(lambda: getattr(fastsoftmax, op)(y, g, axis, out=out))
+    check(op, out, y, g, axis)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis", [((3000, 64), 0), ((500, 2500), 0), ((4100, 20), 0), ((7, 300, 33), 1),
+                                        ((2, 9000, 24), 1), ((9000, 16), 0), ((13000, 5), 0), ((8193, 40), 0)])
+def test_columns_threads_bit_identical(isa, dtype, shape, axis, rng):
+    """Tiles are narrowed to give every thread work, and tall columns in fewer
+    tiles than threads are split by row blocks: a column's result must not
+    depend on the tile cut nor on who sums which block."""
+    for op in ("softmax_backward", "log_softmax_backward"):
+        y, g = inputs(op, shape, axis, dtype, rng)
+        with fastsoftmax.num_threads(1):
+            a = getattr(fastsoftmax, op)(y, g, axis)
+        with fastsoftmax.num_threads(2):
+            b = getattr(fastsoftmax, op)(y, g, axis)
+        assert same_bits(a, b)
+        check(op, b, y, g, axis)
+
+
+@pytest.mark.parametrize("layout", ["C", "transposed"])
+@pytest.mark.parametrize("shape,axis,at", [((40, 30), 0, (39, 29)), ((2000, 50), 0, (0, 49)),
+                                           ((5, 300, 70), 1, (4, 150, 3)), ((9000, 16), 0, (8999, 15)),
+                                           ((9000, 16), 0, (0, 0))])
+def test_columns_reject_positive_y_nothing_written(isa, layout, shape, axis, at, rng):
+    y, g = inputs("log_softmax_backward", shape, axis, np.float64, rng)
+    y[at] = 1e-300
+    yl, gl = make_layout(y, layout), make_layout(g, layout)
+    for nt in (1, 2):
+        out = make_layout(np.full(shape, 5.0), layout)
+        with fastsoftmax.num_threads(nt), pytest.raises(ValueError, match="log_softmax"):
+            fastsoftmax.log_softmax_backward(yl, gl, axis, out=out)
+        np.testing.assert_array_equal(out, 5.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("plan", ["row", "column", "gather"])
+def test_positive_y_not_hidden_by_nan(isa, dtype, plan):
+    """A NaN after a positive y in the same SIMD lane once hid it (a running
+    max(acc, y) keeps the NaN); every lane width, every plan."""
+    for w in (4, 8, 16):
+        y = np.full((3, 2 * w), -1.0, dtype)
+        y[1, 0], y[1, w] = 0.5, np.nan
+        if plan == "column":
+            y = np.ascontiguousarray(y.T).T  # axis=-1 strided, axis 0 unit
+        elif plan == "gather":
+            y = make_layout(y, "stepped")
+        out = np.full(y.shape, 5.0, dtype)
+        with pytest.raises(ValueError, match="log_softmax"):
+            fastsoftmax.log_softmax_backward(y, np.ones_like(y), -1, out=out)
+        np.testing.assert_array_equal(out, 5.0)
+    # NaN alone is allowed (dx is NaN where y is)
+    dx = fastsoftmax.log_softmax_backward(np.array([[np.nan, -1.0]] * 3, dtype).T, np.ones((2, 3), dtype), 0)
+    assert np.isnan(dx[0]).all() and np.isfinite(dx[1]).all()
