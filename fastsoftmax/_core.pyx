@@ -5,7 +5,7 @@ Every user-facing rule lives in _api.py; by the time a call gets here x and y
 are aligned, native-order float32/float64 arrays of the same shape (for
 logsumexp y has the keepdims shape), and y is writeable.
 """
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
 cimport numpy as cnp
 
 cnp.import_array()
@@ -29,8 +29,9 @@ cdef extern from "fastsoftmax.h":
     int fs_run_backward(int op, int dtype, const char *y, const char *g, char *dx, int ndim, const int64_t *shape,
                         const int64_t *y_strides, const int64_t *g_strides, const int64_t *dx_strides, int axis,
                         int num_threads) nogil
-    int fs_run(int op, int dtype, const char *x, char *y, int ndim, const int64_t *shape,
-               const int64_t *x_strides, const int64_t *y_strides, int axis, int num_threads) nogil
+    int fs_run(int op, int dtype, const char *x, char *y, const uint8_t *where, int ndim, const int64_t *shape,
+               const int64_t *x_strides, const int64_t *y_strides, const int64_t *where_strides, int axis,
+               int num_threads) nogil
 
 #: slices longer than this many bytes take the two-sweep blocked path (tests cross it)
 LONG_SLICE_BYTES = fs_long_slice_bytes()
@@ -40,13 +41,24 @@ LOG_SOFTMAX = 1
 LOGSUMEXP = 2
 
 
-def run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads):
+def run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads, cnp.ndarray mask=None):
     """Reduce x over `axis` into y (op: SOFTMAX, LOG_SOFTMAX or LOGSUMEXP). y has
-    x's shape, or for logsumexp the keepdims shape or x's shape without axis."""
+    x's shape, or for logsumexp the keepdims shape or x's shape without axis.
+    mask (the where= argument): None, or a bool array of x's shape (any
+    strides, 0 in broadcast dimensions); False elements take no part."""
     if cnp.PyArray_NDIM(y) != cnp.PyArray_NDIM(x) and not (
             op == LOGSUMEXP and cnp.PyArray_NDIM(y) == cnp.PyArray_NDIM(x) - 1):
         raise ValueError("fastsoftmax: output rank does not match")
-    _run(op, x, y, axis, num_threads)
+    cdef int d
+    if mask is not None:
+        if cnp.PyArray_TYPE(mask) != cnp.NPY_BOOL:
+            raise TypeError("fastsoftmax: the mask must be a bool array")
+        if cnp.PyArray_NDIM(mask) != cnp.PyArray_NDIM(x):
+            raise ValueError("fastsoftmax: the mask must have the input's shape")
+        for d in range(cnp.PyArray_NDIM(x)):
+            if cnp.PyArray_DIMS(mask)[d] != cnp.PyArray_DIMS(x)[d]:
+                raise ValueError("fastsoftmax: the mask must have the input's shape")
+    _run(op, x, y, axis, num_threads, mask)
 
 
 cdef inline bint _plain_float(object a):
@@ -134,12 +146,15 @@ def fast(int op, object x, object axis, object out, int num_threads):
     return ya if out is not None or cnp.PyArray_NDIM(ya) > 0 else ya[()]
 
 
-cdef _run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads):
-    """fs_run on x and y; for logsumexp y may lack the reduced axis."""
+cdef _run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads, cnp.ndarray mask=None):
+    """fs_run on x and y; for logsumexp y may lack the reduced axis. mask: None
+    or a bool array of x's shape (checked by the caller)."""
     cdef int ndim = cnp.PyArray_NDIM(x)
     cdef int64_t shape[64]
     cdef int64_t xs[64]
     cdef int64_t ys[64]
+    cdef int64_t ws[64]
+    cdef const uint8_t *wp = NULL
     cdef int d, j = 0, rc
     cdef cnp.npy_intp *xshape = cnp.PyArray_DIMS(x)
     cdef cnp.npy_intp *xstr = cnp.PyArray_STRIDES(x)
@@ -158,8 +173,12 @@ cdef _run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads):
         else:
             ys[d] = ystr[j]
             j += 1
+    if mask is not None:
+        wp = <const uint8_t *>cnp.PyArray_DATA(mask)
+        for d in range(ndim):
+            ws[d] = cnp.PyArray_STRIDES(mask)[d]
     with nogil:
-        rc = fs_run(op, dtype, xp, yp, ndim, shape, xs, ys, axis, num_threads)
+        rc = fs_run(op, dtype, xp, yp, wp, ndim, shape, xs, ys, ws, axis, num_threads)
     if rc != 0:
         raise MemoryError("fastsoftmax: could not allocate scratch memory")
 

@@ -25,10 +25,15 @@ void fs_exp_nonpos(int dtype, const char *x, char *y, int64_t n);
 
 /* Reduce x over `axis`. x and y share `shape` (for logsumexp y is the
  * keepdims result: its stride along axis is ignored). Strides are in bytes and
- * multiples of the item size. Call without the GIL. Returns 0, or -1 when
- * scratch memory could not be allocated (y may then be partly written). */
-int fs_run(int op, int dtype, const char *x, char *y, int ndim, const int64_t *shape,
-           const int64_t *x_strides, const int64_t *y_strides, int axis, int num_threads);
+ * multiples of the item size. `where` (or null) is a mask of x's shape, one
+ * byte per element (nonzero: the element takes part; NumPy bool), with its own
+ * byte strides (any, 0 for broadcast dimensions); elements that take no part
+ * are left out of the reduction and give 0 (softmax) or -inf (log_softmax).
+ * Call without the GIL. Returns 0, or -1 when scratch memory could not be
+ * allocated (y may then be partly written). */
+int fs_run(int op, int dtype, const char *x, char *y, const uint8_t *where, int ndim, const int64_t *shape,
+           const int64_t *x_strides, const int64_t *y_strides, const int64_t *where_strides, int axis,
+           int num_threads);
 
 /* Gradient of softmax (op FS_SOFTMAX: dx = y * (g - sum(g * y))) or log_softmax
  * (FS_LOG_SOFTMAX: dx = g - exp(y) * sum(g)) over `axis`; y, g and dx share
