@@ -7,21 +7,19 @@ False take no part in the max or the sum, and give exactly 0 (softmax) or
 not touch its slice; the elements that take part follow the usual special
 value rules. The mask is applied inside the kernels, on every tier and plan.
 
-The oracle: the masked elements are set to -inf (they then add exp(-inf) = 0
-to the sum and never win the max), _reference computes that in the wide
-dtype, and the results at masked elements and fully masked slices are then set
-to 0 / -inf. Unmasked elements must be within the usual ULP bounds of
-_helpers.py (measured with the masked x, so |x - max| is against the masked
-max); masked ones must be exactly 0 / -inf.
+The oracle (_helpers.check_masked): the masked elements are set to -inf
+(they then add exp(-inf) = 0 to the sum and never win the max), _reference
+computes that in the wide dtype, and the results at masked elements and fully
+masked slices are then set to 0 / -inf. Unmasked elements must be within the
+usual ULP bounds of _helpers.py (measured with the masked x, so |x - max| is
+against the masked max); masked ones must be exactly 0 / -inf.
 """
-import math
 
 import numpy as np
 import pytest
 
 import fastsoftmax
-from _helpers import (OPS, WIDER, bound, call, make_layout, norm_axes, random_values, reference, round_exact,
-                      same_bits, ulp_errors)
+from _helpers import OPS, call, check_masked, make_layout, norm_axes, random_values, same_bits
 from fastsoftmax import _core
 
 try:
@@ -33,59 +31,7 @@ try:
 except Exception:  # pragma: no cover - jax is optional
     HAVE_JAX = False
 
-#: the value a masked element gets
-MASKED = {"softmax": 0.0, "log_softmax": -np.inf}
 LONG = _core.LONG_SLICE_BYTES
-
-
-def masked_reference(op, x, mask, axis, wide, keepdims=False):
-    """(reference in the wide dtype, the masked x) for op(x, where=mask)."""
-    x = np.asarray(x)
-    mask = np.broadcast_to(mask, x.shape)
-    xm = np.where(mask, x, np.array(-np.inf, x.dtype))
-    ref = reference(op, xm, axis, dtype=wide, keepdims=keepdims)
-    if op in MASKED:
-        ref = np.where(mask, ref, MASKED[op]).astype(wide)
-    else:
-        m1 = mask.reshape(1) if mask.ndim == 0 else mask
-        taking = np.any(m1, axis=norm_axes(axis, m1.ndim), keepdims=keepdims)
-        ref = np.where(taking.reshape(np.shape(ref)), ref, -np.inf).astype(wide)
-    return ref, xm
-
-
-def check_masked(op, got, x, mask, axis=-1, keepdims=False):
-    """Assert got == op(x, axis, where=mask) (see the module docstring)."""
-    got = np.asarray(got)
-    dt = got.dtype
-    wide = WIDER[dt]
-    x = np.asarray(x)
-    assert x.dtype == dt
-    mask = np.broadcast_to(mask, x.shape)
-    ref, xm = masked_reference(op, x, mask, axis, wide, keepdims)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    if op in MASKED:  # masked elements: exactly 0 / -inf
-        bad = mask.reshape(got.shape) == 0
-        assert np.all(got[bad] == MASKED[op]), f"{op}: masked elements are {got[bad][got[bad] != MASKED[op]][:5]}"
-    scale = None
-    if op == "logsumexp" and x.size:
-        xw = xm.astype(wide).reshape(xm.shape or (1,))
-        with np.errstate(all="ignore"):
-            m = np.max(xw, axis=norm_axes(axis, xw.ndim), keepdims=keepdims).reshape(ref.shape)
-            scale = np.maximum(np.abs(ref), np.abs(ref - m))
-            scale = np.where(np.isfinite(scale), scale, np.abs(ref))
-    err = ulp_errors(got, ref, dt, scale=scale)
-    b = np.broadcast_to(bound(op, xm, axis, wide, keepdims=keepdims), err.shape)
-    if op in MASKED:  # masked elements are checked exactly above; their |x - max| is inf or NaN
-        b = np.where(mask.reshape(err.shape), b, np.inf)
-    else:  # fully masked slices (-inf, matched exactly by ulp_errors)
-        b = np.where(np.isnan(b), np.inf, b)
-    bad = ~(err <= b)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise AssertionError(
-            f"{op}(axis={axis!r}, where=) of a {x.shape} {x.dtype} array: {int(bad.sum())} element(s) out of "
-            f"bound; first at {first}: got {got[first]!r}, exact {ref[first]!r}, error {float(err[first]):.3g} "
-            f"ULP > bound {float(b[first]):.3g}")
 
 
 def poison_masked(x, mask, rng):
