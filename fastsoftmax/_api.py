@@ -237,36 +237,41 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None, dtype=None, where=None):
     return y[()] if y.ndim == 0 else y
 
 
-def _backward(op, y, grad, axis, out, name):
+def _backward(op, y, grad, axis, out, where, name):
     """Shared rules of the two gradients: y and grad of one shape, dtypes as the
-    forward functions (promoted together), any axes, out= as everywhere."""
+    forward functions (promoted together), any axes, out= as everywhere; where=
+    the forward's mask (0 gradient where it is False)."""
     y = np.asarray(y)
     g = np.asarray(grad)
     if y.shape != g.shape:
         raise ValueError(f"{name}: y has shape {y.shape} but grad has shape {g.shape}")
     dt = np.promote_types(_result_dtype(y, None, name), _result_dtype(g, None, name))
+    mask = _where_mask(where, y.shape, name)
     scalar = y.ndim == 0
     if scalar:
         y, g = y.reshape(1), g.reshape(1)
+        if mask is not None:
+            mask = mask.reshape(1)
     axes = _axes(axis, y.ndim)
     y, g = _prepare_input(y, dt), _prepare_input(g, dt)
     shape = () if scalar else y.shape
     if out is not None:
         _check_out(out, shape, dt, name)
+    mask = _private_mask(mask, out)
     nthreads = _config._num_threads
     if len(axes) == 1:
         if out is not None and _writes_directly(out, y, True) and _writes_directly(out, g, True):
-            _core.run_backward(op, y, g, out.reshape(y.shape) if scalar else out, axes[0], nthreads)
+            _core.run_backward(op, y, g, out.reshape(y.shape) if scalar else out, axes[0], nthreads, mask)
             return out
         dx = np.empty_like(y, dtype=dt)
-        _core.run_backward(op, y, g, dx, axes[0], nthreads)
+        _core.run_backward(op, y, g, dx, axes[0], nthreads, mask)
     else:
         if len(axes) == 0:  # every element is its own slice of length 1
             y2, g2 = y.reshape(y.size, 1), g.reshape(g.size, 1)
         else:
             (y2, _, perm), (g2, _, _) = _merge_axes(y, axes), _merge_axes(g, axes)
         d2 = np.empty(y2.shape, dtype=dt)
-        _core.run_backward(op, y2, g2, d2, y2.ndim - 1, nthreads)
+        _core.run_backward(op, y2, g2, d2, y2.ndim - 1, nthreads, _merged_mask(mask, axes, y2.shape))
         if len(axes) == 0:
             dx = d2.reshape(y.shape)
         else:
@@ -277,14 +282,17 @@ def _backward(op, y, grad, axis, out, name):
     return dx[0] if scalar else dx
 
 
-def softmax_backward(y, grad, axis=-1, *, out=None):
+def softmax_backward(y, grad, axis=-1, *, out=None, where=None):
     """Gradient of softmax: given y = softmax(x) and grad = dL/dy, returns
-    dL/dx = y * (grad - sum(grad * y)) over `axis` (same axis rules as softmax)."""
-    return _backward(_core.SOFTMAX, y, grad, axis, out, "softmax_backward")
+    dL/dx = y * (grad - sum(grad * y)) over `axis` (same axis rules as softmax).
+    where=: the mask the forward call took; the sum runs over the elements
+    where it is True, and dL/dx is 0 at the others."""
+    return _backward(_core.SOFTMAX, y, grad, axis, out, where, "softmax_backward")
 
 
-def log_softmax_backward(y, grad, axis=-1, *, out=None):
+def log_softmax_backward(y, grad, axis=-1, *, out=None, where=None):
     """Gradient of log_softmax: given y = log_softmax(x) and grad = dL/dy, returns
     dL/dx = grad - exp(y) * sum(grad) over `axis`. y must be a log_softmax output
-    (every value <= 0), else ValueError and nothing is written."""
-    return _backward(_core.LOG_SOFTMAX, y, grad, axis, out, "log_softmax_backward")
+    (every value <= 0), else ValueError and nothing is written. where=: the
+    forward's mask, as for softmax_backward (only those y are checked)."""
+    return _backward(_core.LOG_SOFTMAX, y, grad, axis, out, where, "log_softmax_backward")

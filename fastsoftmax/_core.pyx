@@ -26,9 +26,9 @@ cdef extern from "fastsoftmax.h":
     int64_t fs_long_slice_bytes()
     void fs_exp_nonpos(int dtype, const char *x, char *y, int64_t n) nogil
     int FS_BAD_LOG_SOFTMAX_INPUT
-    int fs_run_backward(int op, int dtype, const char *y, const char *g, char *dx, int ndim, const int64_t *shape,
-                        const int64_t *y_strides, const int64_t *g_strides, const int64_t *dx_strides, int axis,
-                        int num_threads) nogil
+    int fs_run_backward(int op, int dtype, const char *y, const char *g, char *dx, const uint8_t *where, int ndim,
+                        const int64_t *shape, const int64_t *y_strides, const int64_t *g_strides,
+                        const int64_t *dx_strides, const int64_t *where_strides, int axis, int num_threads) nogil
     int fs_run(int op, int dtype, const char *x, char *y, const uint8_t *where, int ndim, const int64_t *shape,
                const int64_t *x_strides, const int64_t *y_strides, const int64_t *where_strides, int axis,
                int num_threads) nogil
@@ -183,30 +183,43 @@ cdef _run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads, cnp.n
         raise MemoryError("fastsoftmax: could not allocate scratch memory")
 
 
-def run_backward(int op, cnp.ndarray y, cnp.ndarray g, cnp.ndarray dx, int axis, int num_threads):
+def run_backward(int op, cnp.ndarray y, cnp.ndarray g, cnp.ndarray dx, int axis, int num_threads,
+                 cnp.ndarray mask=None):
     """Gradient of softmax (op SOFTMAX) or log_softmax (LOG_SOFTMAX) over `axis`:
-    y, g and dx are aligned native arrays of one float dtype and one shape."""
+    y, g and dx are aligned native arrays of one float dtype and one shape.
+    mask: None, or the forward's where= as a bool array of that shape."""
     cdef int ndim = cnp.PyArray_NDIM(y)
     cdef int64_t shape[64]
     cdef int64_t ys[64]
     cdef int64_t gs[64]
     cdef int64_t ds[64]
+    cdef int64_t ws[64]
+    cdef const uint8_t *wp = NULL
     cdef int d, rc
     if ndim > 64:
         raise ValueError("fastsoftmax: arrays of more than 64 dimensions are not supported")
+    if mask is not None:
+        if cnp.PyArray_TYPE(mask) != cnp.NPY_BOOL or cnp.PyArray_NDIM(mask) != ndim:
+            raise ValueError("fastsoftmax: the mask must be a bool array of y's shape")
+        wp = <const uint8_t *>cnp.PyArray_DATA(mask)
     for d in range(ndim):
         shape[d] = cnp.PyArray_DIMS(y)[d]
         ys[d] = cnp.PyArray_STRIDES(y)[d]
         gs[d] = cnp.PyArray_STRIDES(g)[d]
         ds[d] = cnp.PyArray_STRIDES(dx)[d]
+        if mask is not None:
+            if cnp.PyArray_DIMS(mask)[d] != shape[d]:
+                raise ValueError("fastsoftmax: the mask must be a bool array of y's shape")
+            ws[d] = cnp.PyArray_STRIDES(mask)[d]
     cdef int dtype = 0 if cnp.PyArray_TYPE(y) == cnp.NPY_FLOAT32 else 1
     cdef const char *yp = <const char *>cnp.PyArray_DATA(y)
     cdef const char *gp = <const char *>cnp.PyArray_DATA(g)
     cdef char *dp = <char *>cnp.PyArray_DATA(dx)
     with nogil:
-        rc = fs_run_backward(op, dtype, yp, gp, dp, ndim, shape, ys, gs, ds, axis, num_threads)
+        rc = fs_run_backward(op, dtype, yp, gp, dp, wp, ndim, shape, ys, gs, ds, ws, axis, num_threads)
     if rc == FS_BAD_LOG_SOFTMAX_INPUT:
-        raise ValueError("log_softmax_backward: y must be an output of log_softmax (every value <= 0)")
+        raise ValueError("log_softmax_backward: y must be an output of log_softmax (every value <= 0"
+                         + (" where the mask is True)" if mask is not None else ")"))
     if rc != 0:
         raise MemoryError("fastsoftmax: could not allocate scratch memory")
 

@@ -37,12 +37,14 @@ int fs_run(int op, int dtype, const char *x, char *y, const uint8_t *where, int 
 
 /* Gradient of softmax (op FS_SOFTMAX: dx = y * (g - sum(g * y))) or log_softmax
  * (FS_LOG_SOFTMAX: dx = g - exp(y) * sum(g)) over `axis`; y, g and dx share
- * `shape`. Returns 0, -1 (no scratch memory), or FS_BAD_LOG_SOFTMAX_INPUT
- * when a y is above 0 (nothing written). Call without the GIL. */
+ * `shape`. `where` (or null): the forward's mask, as in fs_run; the sums run
+ * over the elements that take part and dx is 0 at the others. Returns 0, -1
+ * (no scratch memory), or FS_BAD_LOG_SOFTMAX_INPUT when a y that takes part is
+ * above 0 (nothing written). Call without the GIL. */
 enum { FS_BAD_LOG_SOFTMAX_INPUT = 2 };
-int fs_run_backward(int op, int dtype, const char *y, const char *g, char *dx, int ndim, const int64_t *shape,
-                    const int64_t *y_strides, const int64_t *g_strides, const int64_t *dx_strides, int axis,
-                    int num_threads);
+int fs_run_backward(int op, int dtype, const char *y, const char *g, char *dx, const uint8_t *where, int ndim,
+                    const int64_t *shape, const int64_t *y_strides, const int64_t *g_strides,
+                    const int64_t *dx_strides, const int64_t *where_strides, int axis, int num_threads);
 
 #ifdef __cplusplus
 }

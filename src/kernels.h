@@ -73,6 +73,10 @@ template <class T> struct KernelTable {
                                       const T *m, const T *s, T *y, int64_t py);
     void (*col_shift_store_w[2])(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                  const T *m, const T *off, T *y, int64_t py);
+    /* backward with a mask: sums over the elements that take part; dx is 0 elsewhere */
+    double (*dot_w)(const T *a, const T *b, const uint8_t *w, int64_t n);
+    void (*softmax_grad_w[2])(const T *y, const T *g, const uint8_t *w, int64_t n, T d, T *dx);
+    void (*log_softmax_grad_w[2])(const T *y, const T *g, const uint8_t *w, int64_t n, T s, T *dx);
 };
 
 struct Tier {

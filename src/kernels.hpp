@@ -206,12 +206,17 @@ template <class K> struct Kernels {
 
     /* ---- backward (gradients of softmax and log_softmax) ---- */
 
-    /* sum of a * b (b null: of a), tree of four then the accumulator, as rexp_store */
-    static double dot(const T *a, const T *b, int64_t n) {
+    /* sum of a * b (b null: of a), tree of four then the accumulator, as rexp_store;
+     * dot_w: over the elements the mask w lets through only */
+    static double dot(const T *a, const T *b, int64_t n) { return dot_t<false>(a, b, nullptr, n); }
+    static double dot_w(const T *a, const T *b, const uint8_t *w, int64_t n) { return dot_t<true>(a, b, w, n); }
+    template <bool MK> static inline double dot_t(const T *a, const T *b, const uint8_t *w, int64_t n) {
         typename K::Acc acc = K::acc_zero();
         auto term = [&](int64_t i, int64_t k) {
-            V va = ld(a + i, k, T(0));
-            return b ? K::mul(va, ld(b + i, k, T(0))) : va;
+            /* the mask goes on the inputs, not the product: the compiler may fuse
+             * the product into the sum's add, and must be able to in both variants */
+            V va = keep<MK>(w + i, k, ld(a + i, k, T(0)), T(0));
+            return b ? K::mul(va, keep<MK>(w + i, k, ld(b + i, k, T(0)), T(0))) : va;
         };
         int64_t i = 0;
         for (; i + 4 * W <= n; i += 4 * W)
@@ -220,18 +225,28 @@ template <class K> struct Kernels {
         return acc_total(acc);
     }
 
-    /* softmax: dx = y * (g - d), d = sum(g * y) */
-    template <bool NT> static void softmax_grad(const T *y, const T *g, int64_t n, T d, T *dx) {
+    /* softmax: dx = y * (g - d), d = sum(g * y); masked (MK): 0 where w is 0 */
+    template <bool NT, bool MK = false>
+    static void softmax_grad(const T *y, const T *g, const uint8_t *w, int64_t n, T d, T *dx) {
         const V vd = K::set1(d);
-        map_store<NT>(dx, n, [&](int64_t i, int64_t k) { return K::mul(ld(y + i, k, T(0)), K::sub(ld(g + i, k, T(0)), vd)); });
+        map_store<NT>(dx, n, [&](int64_t i, int64_t k) {
+            return keep<MK>(w + i, k, K::mul(ld(y + i, k, T(0)), K::sub(ld(g + i, k, T(0)), vd)), T(0));
+        });
+    }
+    template <bool NT> static void softmax_grad_u(const T *y, const T *g, int64_t n, T d, T *dx) {
+        softmax_grad<NT, false>(y, g, nullptr, n, d, dx);
     }
 
-    /* log_softmax: dx = g - exp(y) * s, s = sum(g), y <= 0 */
-    template <bool NT> static void log_softmax_grad(const T *y, const T *g, int64_t n, T s, T *dx) {
+    /* log_softmax: dx = g - exp(y) * s, s = sum(g), y <= 0; masked (MK): 0 where w is 0 */
+    template <bool NT, bool MK = false>
+    static void log_softmax_grad(const T *y, const T *g, const uint8_t *w, int64_t n, T s, T *dx) {
         const V vs = K::set1(s);
         map_store<NT>(dx, n, [&](int64_t i, int64_t k) {
-            return K::sub(ld(g + i, k, T(0)), K::mul(K::exp_nonpos(ld(y + i, k, T(0))), vs));
+            return keep<MK>(w + i, k, K::sub(ld(g + i, k, T(0)), K::mul(K::exp_nonpos(ld(y + i, k, T(0))), vs)), T(0));
         });
+    }
+    template <bool NT> static void log_softmax_grad_u(const T *y, const T *g, int64_t n, T s, T *dx) {
+        log_softmax_grad<NT, false>(y, g, nullptr, n, s, dx);
     }
 
     /* y = exp(x) for x <= 0 (and NaN): the tier's exp alone, for its tests. */
@@ -582,8 +597,8 @@ template <class K> struct Kernels {
                 {col_rexp_scale_store_u<false>, col_rexp_scale_store_u<true>},
                 {col_shift_store_u<false>, col_shift_store_u<true>},
                 col_merge, exp_nonpos, dot,
-                {softmax_grad<false>, softmax_grad<true>},
-                {log_softmax_grad<false>, log_softmax_grad<true>},
+                {softmax_grad_u<false>, softmax_grad_u<true>},
+                {log_softmax_grad_u<false>, log_softmax_grad_u<true>},
                 /* where= */
                 max_w, rexp_store_w, rexp_sum_excl_w,
                 {scale_store<false, true>, scale_store<true, true>},
@@ -592,6 +607,9 @@ template <class K> struct Kernels {
                 small_rows_w,
                 col_max_w, col_rexp_store_w, col_rexp_sum_w, col_scale<true>,
                 {col_rexp_scale_store<false, true>, col_rexp_scale_store<true, true>},
-                {col_shift_store<false, true>, col_shift_store<true, true>}};
+                {col_shift_store<false, true>, col_shift_store<true, true>},
+                dot_w,
+                {softmax_grad<false, true>, softmax_grad<true, true>},
+                {log_softmax_grad<false, true>, log_softmax_grad<true, true>}};
     }
 };

@@ -15,6 +15,8 @@ usual ULP bounds of _helpers.py (measured with the masked x, so |x - max| is
 against the masked max); masked ones must be exactly 0 / -inf.
 """
 
+import math
+
 import numpy as np
 import pytest
 
@@ -354,3 +356,124 @@ def test_matches_jax(op, rng):
         # results carry an absolute error of a few eps (ours keep their relative accuracy)
         atol = 1e-14 if op == "log_softmax" else 1e-300
         np.testing.assert_allclose(ours, theirs, rtol=1e-13, atol=atol)
+
+
+# ---- backward: softmax_backward / log_softmax_backward with the forward's mask ----------
+
+BACKWARD = ["softmax_backward", "log_softmax_backward"]
+
+
+def backward_reference(op, y, g, mask, axis):
+    """dx in long double: the sums over the elements that take part, 0 elsewhere."""
+    axes = norm_axes(axis, y.ndim)
+    mask = np.broadcast_to(mask, y.shape)
+    yl = np.where(mask, np.asarray(y, np.longdouble), 0)
+    gl = np.where(mask, np.asarray(g, np.longdouble), 0)
+    with np.errstate(all="ignore"):
+        if op == "softmax_backward":
+            dx = yl * (gl - np.sum(gl * yl, axis=axes, keepdims=True))
+            scale = (np.abs(gl) + np.max(np.abs(gl), axis=axes, keepdims=True)) * np.abs(yl)
+        else:
+            yl = np.where(mask, np.asarray(y, np.longdouble), -np.inf)
+            dx = gl - np.exp(yl) * np.sum(gl, axis=axes, keepdims=True)
+            scale = np.abs(gl) + np.max(np.abs(gl), axis=axes, keepdims=True)
+    return np.where(mask, dx, 0), scale + np.abs(dx)
+
+
+def check_backward(op, dx, y, g, mask, axis):
+    mask = np.broadcast_to(mask, y.shape)
+    assert np.all(dx[~mask] == 0), "masked gradients must be exactly 0"
+    ref, scale = backward_reference(op, y, g, mask, axis)
+    n = math.prod(y.shape[a] for a in norm_axes(axis, y.ndim)) if y.ndim else 1
+    eps = np.finfo(dx.dtype).eps
+    err = np.abs(dx.astype(np.longdouble) - ref) / np.where(scale > 0, scale, 1)
+    assert float(np.max(err, initial=0)) <= (4 + np.log2(max(n, 1))) * eps, float(np.max(err) / eps)
+
+
+def backward_inputs(op, shape, axis, mask, dtype, rng):
+    x = random_values(rng, shape, dtype)
+    fwd = "softmax" if op == "softmax_backward" else "log_softmax"
+    y = call(fwd, x, axis, where=mask)
+    g = random_values(rng, shape, dtype)
+    m = np.broadcast_to(mask, shape)
+    g = np.where(m, g, np.array(np.nan, dtype))  # gradients under the mask must not matter
+    return y, g
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", BACKWARD)
+def test_backward_where(isa, op, dtype, threads, rng):
+    cases = [((9, 37), -1, "C"), ((37, 9), 0, "C"), ((3, 5, 11), 1, "F"), ((6, 29), -1, "stepped"),
+             ((4, 6, 7), (0, 2), "C"), ((5, 13), None, "negative"), ((300, 131), -1, "C"), ((5, 4), (), "C")]
+    for shape, axis, layout in cases:
+        axes = norm_axes(axis, len(shape))
+        for kind in ("full", "sparse", "per_slice", "per_position", "transposed", "false"):
+            mask = mask_for(kind, shape, axes, rng)
+            y, g = backward_inputs(op, shape, axis, mask, dtype, rng)
+            y, g = make_layout(y, layout), make_layout(g, layout)
+            fn = getattr(fastsoftmax, op)
+            dx = threads(lambda: fn(y, g, axis, where=mask))
+            assert dx.dtype == dtype and dx.shape == shape
+            check_backward(op, dx, y, g, mask, axis)
+
+
+@pytest.mark.parametrize("op", BACKWARD)
+def test_backward_where_true_is_unmasked(op, rng):
+    y, g = backward_inputs(op, (7, 40), -1, True, np.float64, rng)
+    fn = getattr(fastsoftmax, op)
+    for mask in (True, np.ones((7, 40), bool), np.ones((7, 40), bool).T.copy().T):
+        assert same_bits(fn(y, g, where=mask), fn(y, g))
+
+
+def test_log_softmax_backward_checks_only_unmasked_y(rng):
+    y = fastsoftmax.log_softmax(random_values(rng, (4, 10), np.float64))
+    g = random_values(rng, (4, 10), np.float64)
+    mask = np.ones((4, 10), bool)
+    mask[1, 3] = False
+    y[1, 3] = 5.0  # above 0 but masked: fine
+    dx = fastsoftmax.log_softmax_backward(y, g, where=mask)
+    check_backward("log_softmax_backward", dx, y, g, mask, -1)
+    y[2, 2] = 0.5  # above 0 and taking part: not a log_softmax output
+    out = np.full((4, 10), 7.0)
+    with pytest.raises(ValueError, match="where the mask is True"):
+        fastsoftmax.log_softmax_backward(y, g, where=mask, out=out)
+    assert np.all(out == 7.0)
+
+
+@pytest.mark.parametrize("op", BACKWARD)
+def test_backward_where_errors_and_out(op, rng):
+    y, g = backward_inputs(op, (3, 4), -1, True, np.float64, rng)
+    fn = getattr(fastsoftmax, op)
+    for mask, exc in ((np.ones((3, 4), int), TypeError), (np.ones((4, 3), bool), ValueError)):
+        out = np.full((3, 4), 7.0)
+        with pytest.raises(exc, match="where="):
+            fn(y, g, where=mask, out=out)
+        assert np.all(out == 7.0)
+    mask = np.array([True, False, True, True])
+    out = np.full((3, 4), 7.0)
+    assert fn(y, g, where=mask, out=out) is out
+    check_backward(op, out, y, g, mask, -1)
+    assert fn(y, g, where=mask, out=g) is g  # in place over grad
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_backward_where_matches_finite_differences(op, rng):
+    """The masked gradient is the gradient of the masked forward (float64)."""
+    x = random_values(rng, (3, 8), np.float64)
+    mask = rng.random((3, 8)) < 0.6
+    mask[0] = False
+    mask[1, 0] = True
+    g = random_values(rng, (3, 8), np.float64)
+    y = call(op, x, where=mask)
+    dx = getattr(fastsoftmax, op + "_backward")(y, g, where=mask)
+
+    def loss(xx):
+        yy = call(op, xx, where=mask)
+        return float(np.sum(np.where(mask, g * yy, 0)))
+    h = 1e-6
+    for i in range(3):
+        for j in range(8):
+            e = np.zeros_like(x)
+            e[i, j] = h
+            fd = (loss(x + e) - loss(x - e)) / (2 * h)
+            assert abs(fd - dx[i, j]) <= 1e-6 * (1 + abs(fd)), (i, j, fd, dx[i, j])
