@@ -170,8 +170,14 @@ template <class T> struct Plan {
         T m = k->max_w(x, w, n);
         if (op == FS_SOFTMAX) {
             T *e = stage ? stage : y;
-            double s = k->rexp_store_w(x, w, n, m, e, next);
-            k->scale_store_w[stage != nullptr](e, w, n, (T)(1.0 / s), y);
+            const T s = (T)(1.0 / k->rexp_store_w(x, w, n, m, e, next));
+            /* e is exactly 0 where the mask is: a finite 1/sum keeps it 0, and
+             * the plain scaling pass needs no mask; NaN or inf (a NaN taking part,
+             * nothing taking part) would turn those 0 into NaN */
+            if (__builtin_isfinite(s))
+                k->scale_store[stage != nullptr](e, n, s, y);
+            else
+                k->scale_store_w[stage != nullptr](e, w, n, s, y);
             return;
         }
         double count;
@@ -514,8 +520,12 @@ template <class T> struct ColumnTile {
                     k->col_rexp_store_w(x, n, p.xsn, w, wk, pk, m, y, p.ysn, sum);
                 else
                     k->col_rexp_store(x, n, p.xsn, w, m, y, p.ysn, sum);
-                for (int64_t c = 0; c < w; ++c) off[c] = (T)(1.0 / sum[c]);
-                if (wk)
+                bool finite = true;
+                for (int64_t c = 0; c < w; ++c) {
+                    off[c] = (T)(1.0 / sum[c]);
+                    finite = finite && __builtin_isfinite(off[c]);
+                }
+                if (wk && !finite)  /* y is 0 where masked; only a NaN or inf scale needs the mask (see rows) */
                     k->col_scale_w(y, n, p.ysn, w, wk, pk, off);
                 else
                     k->col_scale(y, n, p.ysn, w, off);
