@@ -477,3 +477,26 @@ def test_backward_where_matches_finite_differences(op, rng):
             e[i, j] = h
             fd = (loss(x + e) - loss(x - e)) / (2 * h)
             assert abs(fd - dx[i, j]) <= 1e-6 * (1 + abs(fd)), (i, j, fd, dx[i, j])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", OPS)
+def test_special_slices_beyond_small_rows(isa, op, dtype, rng):
+    """Slices longer than small_rows on every tier (and as short columns), where
+    one takes part with a NaN, one with +inf, one has nothing taking part, one
+    only -inf: the scaling pass then meets a NaN or inf 1/sum and must still
+    write exactly 0 / -inf where the mask is."""
+    for n in (200, 1001):
+        x = random_values(rng, (6, n), dtype)
+        mask = rng.random((6, n)) < 0.5
+        x[0, 3], mask[0, 3] = np.nan, True
+        x[1, 5], mask[1, 5] = np.inf, True
+        mask[2] = False
+        x[3] = -np.inf
+        x[4, ~mask[4]] = np.nan  # NaN only under the mask
+        for axis, xx, mm in ((-1, x, mask), (0, np.ascontiguousarray(x.T), np.ascontiguousarray(mask.T))):
+            got = call(op, xx, axis, where=mm)
+            check_masked(op, got, xx, mm, axis)
+            out = np.full(xx.shape if op != "logsumexp" else np.shape(got), 5.0, dtype)
+            call(op, xx, axis, where=mm, out=out)
+            assert same_bits(out, got)
