@@ -10,6 +10,14 @@
  * kernels do the same with four rows at a time per vector of columns.
  */
 
+/* The masked and unmasked kernels share one templated body (the *_t
+ * functions); forcing it inline into each table entry keeps the unmasked
+ * entries compiled as one function each, as they were before masks, so the
+ * compiler's inlining choices inside them (the exp) do not shift. */
+#ifndef FS_BODY
+#define FS_BODY inline __attribute__((always_inline))
+#endif
+
 template <class K> struct Kernels {
     typedef typename K::T T;
     typedef typename K::V V;
@@ -64,10 +72,10 @@ template <class K> struct Kernels {
     /* where= masks (MK true): w holds one byte per element, nonzero = the element
      * takes part; keep() puts `fill` in the lanes that do not. With MK false
      * these fold away, so the unmasked kernels are the code they always were. */
-    static inline typename K::M wm(const uint8_t *w, int64_t k) {
+    static FS_BODY typename K::M wm(const uint8_t *w, int64_t k) {
         return k == W ? K::mask_load(w) : K::mask_load_part(w, k);
     }
-    template <bool MK> static inline V keep(const uint8_t *w, int64_t k, V v, T fill) {
+    template <bool MK> static FS_BODY V keep(const uint8_t *w, int64_t k, V v, T fill) {
         if constexpr (MK) return K::select(wm(w, k), v, K::set1(fill));
         else return v;
     }
@@ -107,7 +115,7 @@ template <class K> struct Kernels {
 
     static T max(const T *x, int64_t n) { return max_t<false>(x, nullptr, n); }
     static T max_w(const T *x, const uint8_t *w, int64_t n) { return max_t<true>(x, w, n); }
-    template <bool MK> static inline T max_t(const T *x, const uint8_t *w, int64_t n) {
+    template <bool MK> static FS_BODY T max_t(const T *x, const uint8_t *w, int64_t n) {
         const T ni = neg_inf();
         V a0 = K::set1(ni), a1 = a0, a2 = a0, a3 = a0;
         int64_t i = 0;
@@ -133,7 +141,7 @@ template <class K> struct Kernels {
         return rexp_store_t<true>(x, w, n, m, y, next);
     }
     template <bool MK>
-    static inline double rexp_store_t(const T *x, const uint8_t *w, int64_t n, T m, T *y, const T *next) {
+    static FS_BODY double rexp_store_t(const T *x, const uint8_t *w, int64_t n, T m, T *y, const T *next) {
         const V vm = K::set1(m);
         typename K::Acc acc = K::acc_zero();
         int64_t i = 0;
@@ -175,7 +183,7 @@ template <class K> struct Kernels {
                      : rexp_sum_excl_t<false, true>(x, w, n, m, count, next);
     }
     template <bool EXACT, bool MK>
-    static inline double rexp_sum_excl_t(const T *x, const uint8_t *w, int64_t n, T m, double *count,
+    static double rexp_sum_excl_t(const T *x, const uint8_t *w, int64_t n, T m, double *count,
                                          const T *next) {
         const V vm = K::set1(m), nm = K::set1(-m);
         typename K::Acc acc = K::acc_zero();
@@ -210,7 +218,7 @@ template <class K> struct Kernels {
      * dot_w: over the elements the mask w lets through only */
     static double dot(const T *a, const T *b, int64_t n) { return dot_t<false>(a, b, nullptr, n); }
     static double dot_w(const T *a, const T *b, const uint8_t *w, int64_t n) { return dot_t<true>(a, b, w, n); }
-    template <bool MK> static inline double dot_t(const T *a, const T *b, const uint8_t *w, int64_t n) {
+    template <bool MK> static FS_BODY double dot_t(const T *a, const T *b, const uint8_t *w, int64_t n) {
         typename K::Acc acc = K::acc_zero();
         auto term = [&](int64_t i, int64_t k) {
             /* the mask goes on the inputs, not the product: the compiler may fuse
@@ -227,7 +235,7 @@ template <class K> struct Kernels {
 
     /* softmax: dx = y * (g - d), d = sum(g * y); masked (MK): 0 where w is 0 */
     template <bool NT, bool MK = false>
-    static void softmax_grad(const T *y, const T *g, const uint8_t *w, int64_t n, T d, T *dx) {
+    static FS_BODY void softmax_grad(const T *y, const T *g, const uint8_t *w, int64_t n, T d, T *dx) {
         const V vd = K::set1(d);
         map_store<NT>(dx, n, [&](int64_t i, int64_t k) {
             return keep<MK>(w + i, k, K::mul(ld(y + i, k, T(0)), K::sub(ld(g + i, k, T(0)), vd)), T(0));
@@ -239,7 +247,7 @@ template <class K> struct Kernels {
 
     /* log_softmax: dx = g - exp(y) * s, s = sum(g), y <= 0; masked (MK): 0 where w is 0 */
     template <bool NT, bool MK = false>
-    static void log_softmax_grad(const T *y, const T *g, const uint8_t *w, int64_t n, T s, T *dx) {
+    static FS_BODY void log_softmax_grad(const T *y, const T *g, const uint8_t *w, int64_t n, T s, T *dx) {
         const V vs = K::set1(s);
         map_store<NT>(dx, n, [&](int64_t i, int64_t k) {
             return keep<MK>(w + i, k, K::sub(ld(g + i, k, T(0)), K::mul(K::exp_nonpos(ld(y + i, k, T(0))), vs)), T(0));
@@ -256,7 +264,7 @@ template <class K> struct Kernels {
 
     /* The writing kernels; the masked ones (MK) write 0 (softmax) or -inf
      * (log_softmax) where an element takes no part, whatever x holds there. */
-    template <bool NT, bool MK = false> static void scale_store(const T *e, const uint8_t *w, int64_t n, T s, T *y) {
+    template <bool NT, bool MK = false> static FS_BODY void scale_store(const T *e, const uint8_t *w, int64_t n, T s, T *y) {
         const V vs = K::set1(s);
         map_store<NT>(y, n, [&](int64_t i, int64_t k) { return keep<MK>(w + i, k, K::mul(ld(e + i, k, T(0)), vs), T(0)); });
     }
@@ -265,7 +273,7 @@ template <class K> struct Kernels {
     }
 
     template <bool NT, bool MK = false>
-    static void rexp_scale_store(const T *x, const uint8_t *w, int64_t n, T m, T s, T *y) {
+    static FS_BODY void rexp_scale_store(const T *x, const uint8_t *w, int64_t n, T m, T s, T *y) {
         const V vm = K::set1(m), vs = K::set1(s);
         map_store<NT>(y, n, [&](int64_t i, int64_t k) {
             return keep<MK>(w + i, k, K::mul(K::exp_nonpos(K::sub(ld(x + i, k, neg_inf()), vm)), vs), T(0));
@@ -277,7 +285,7 @@ template <class K> struct Kernels {
 
     /* (x - m) - c: x - m is exact or rounds once, and never cancels against c. */
     template <bool NT, bool MK = false>
-    static void shift_store(const T *x, const uint8_t *w, int64_t n, T m, T c, T *y) {
+    static FS_BODY void shift_store(const T *x, const uint8_t *w, int64_t n, T m, T c, T *y) {
         const V vm = K::set1(m), vc = K::set1(c);
         map_store<NT>(y, n, [&](int64_t i, int64_t k) {
             return keep<MK>(w + i, k, K::sub(K::sub(ld(x + i, k, T(0)), vm), vc), neg_inf());
@@ -348,7 +356,7 @@ template <class K> struct Kernels {
         }
     }
 
-    template <bool MK> static inline void small_rows_t(int op, const T *x, int64_t px, const uint8_t *w, int64_t pw,
+    template <bool MK> static FS_BODY void small_rows_t(int op, const T *x, int64_t px, const uint8_t *w, int64_t pw,
                                                        T *y, int64_t py, int64_t n, int64_t rows) {
         switch ((n + W - 1) / W) {
         case 1: small_rows_nv<1, MK>(op, x, px, w, pw, y, py, n, rows); break;
@@ -382,7 +390,7 @@ template <class K> struct Kernels {
         col_max_t<true>(x, n, px, w, mk, pk, m);
     }
     template <bool MK>
-    static inline void col_max_t(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk, T *m) {
+    static FS_BODY void col_max_t(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk, T *m) {
         for (int64_t g0 = 0; g0 < w; g0 += 4 * W) {
             int64_t k[4];
             V acc[4];
@@ -456,7 +464,7 @@ template <class K> struct Kernels {
         col_rexp_store_t<true>(x, n, px, w, mk, pk, m, y, py, sum);
     }
     template <bool MK>
-    static inline void col_rexp_store_t(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
+    static FS_BODY void col_rexp_store_t(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                         const T *m, T *y, int64_t py, double *sum) {
         col_sum(n, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &) {
             V e = keep<MK>(mk + r * pk + c, k, K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv)), T(0));
@@ -477,7 +485,7 @@ template <class K> struct Kernels {
         col_rexp_sum_m<true>(x, n, px, w, mk, pk, m, sum, count, next, exact);
     }
     template <bool MK>
-    static inline void col_rexp_sum_m(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
+    static FS_BODY void col_rexp_sum_m(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                       const T *m, double *sum, double *count, const T *next, int exact) {
         if (!count) {  /* the plain sum of exp(x - m) (unscaled) */
             col_sum(n, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &) {
@@ -505,7 +513,7 @@ template <class K> struct Kernels {
     }
 
     template <bool MK = false>
-    static void col_scale(T *y, int64_t n, int64_t py, int64_t w, const uint8_t *mk, int64_t pk, const T *s) {
+    static FS_BODY void col_scale(T *y, int64_t n, int64_t py, int64_t w, const uint8_t *mk, int64_t pk, const T *s) {
         for (int64_t r = 0; r < n; ++r) {
             T *yr = y + r * py;
             const uint8_t *mr = mk + r * pk;
@@ -519,7 +527,7 @@ template <class K> struct Kernels {
     }
 
     template <bool NT, bool MK = false>
-    static void col_rexp_scale_store(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
+    static FS_BODY void col_rexp_scale_store(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                      const T *m, const T *s, T *y, int64_t py) {
         for (int64_t r = 0; r < n; ++r) {
             const T *xr = x + r * px, *next = r + 1 < n ? xr + px : nullptr;
@@ -539,7 +547,7 @@ template <class K> struct Kernels {
     }
 
     template <bool NT, bool MK = false>
-    static void col_shift_store(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
+    static FS_BODY void col_shift_store(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                 const T *m, const T *off, T *y, int64_t py) {
         for (int64_t r = 0; r < n; ++r) {
             const T *xr = x + r * px;

@@ -6,6 +6,9 @@
  * number leaves k in the low mantissa bits; a shift moves it into the exponent).
  * Lanes whose result rounds to 0 (t < lowest, -inf) are computed as exp(0) and
  * zeroed: computing a value that underflows costs a microcode assist on Intel.
+ * exp_nonpos is always inlined: the kernels keep four exp chains in flight,
+ * which a call per vector would serialise (GCC's unit-growth limit otherwise
+ * decides per call site, and the where= kernels share the unit).
  * Needs: -mavx2 -mfma (see setup.py).
  */
 #ifndef FS_VEC_AVX2_HPP
@@ -94,7 +97,7 @@ struct VecF32 {
         __m256i bits = _mm256_castps_si256(_mm256_add_ps(k, _mm256_set1_ps(C::round_magic + C::exponent_bias)));
         return _mm256_castsi256_ps(_mm256_slli_epi32(bits, C::mantissa_bits));
     }
-    template <bool SCALED = false> static inline V exp_nonpos(V t) {
+    template <bool SCALED = false> static inline __attribute__((always_inline)) V exp_nonpos(V t) {
         typedef ExpF32 C;
         const V keep = _mm256_cmp_ps(t, _mm256_set1_ps(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         t = _mm256_and_ps(t, keep);
@@ -195,7 +198,7 @@ struct VecF64 {
         __m256i bits = _mm256_castpd_si256(_mm256_add_pd(k, _mm256_set1_pd(C::round_magic + C::exponent_bias)));
         return _mm256_castsi256_pd(_mm256_slli_epi64(bits, C::mantissa_bits));
     }
-    template <bool SCALED = false> static inline V exp_nonpos(V t) {
+    template <bool SCALED = false> static inline __attribute__((always_inline)) V exp_nonpos(V t) {
         typedef ExpF64 C;
         const V keep = _mm256_cmp_pd(t, _mm256_set1_pd(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         t = _mm256_and_pd(t, keep);
