@@ -500,3 +500,42 @@ def test_special_slices_beyond_small_rows(isa, op, dtype, rng):
             out = np.full(xx.shape if op != "logsumexp" else np.shape(got), 5.0, dtype)
             call(op, xx, axis, where=mm, out=out)
             assert same_bits(out, got)
+
+
+@pytest.mark.parametrize("op", BACKWARD)
+def test_backward_where_property(op):
+    """Random shapes, strides, axes and masks (the strategies of test_properties.py)."""
+    from hypothesis import given, note
+    from hypothesis import strategies as st
+    from test_properties import axes as axes_st
+    from test_properties import masks as masks_st
+
+    @given(data=st.data())
+    def prop(data):
+        dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+        ndim = data.draw(st.integers(0, 3))
+        shape = tuple(data.draw(st.lists(st.integers(0, 6), min_size=ndim, max_size=ndim)))
+        axis = data.draw(axes_st(ndim))
+        mask = data.draw(masks_st(shape))
+        layout = data.draw(st.sampled_from(["C", "F", "stepped", "negative"]))
+        isa = data.draw(st.sampled_from(_core.supported_tiers()))
+        seed = data.draw(st.integers(0, 2**32 - 1))
+        note(f"shape={shape} axis={axis} mask={mask!r} layout={layout} isa={isa}")
+        rng = np.random.default_rng(seed)
+        y, g = backward_inputs(op, shape, axis, mask, dtype, rng)
+        y, g = make_layout(y, layout), make_layout(g, layout)
+        old = _core.get_tier()
+        _core.set_tier(isa)
+        try:
+            dx = getattr(fastsoftmax, op)(y, g, axis, where=mask)
+        finally:
+            _core.set_tier(old)
+        assert np.shape(dx) == shape and np.asarray(dx).dtype == dtype
+        if np.size(dx) == 0:
+            return
+        if np.ndim(dx):
+            check_backward(op, dx, y, g, mask, axis)
+        else:
+            check_backward(op, np.asarray(dx).reshape(1), y.reshape(1), g.reshape(1), np.reshape(mask, 1), -1)
+
+    prop()
