@@ -116,7 +116,7 @@ def _normalise(x, axis, dtype, where, name):
     """(x as the kernels take it, result dtype, was-0-d, axes, mask or None)."""
     x = np.asarray(x)
     dt = _result_dtype(x, dtype, name)
-    mask = _where_mask(where, x.shape, name)
+    mask = None if where is None else _where_mask(where, x.shape, name)
     scalar = x.ndim == 0
     xin = x.reshape(1) if scalar else x
     if scalar and mask is not None:
@@ -127,7 +127,7 @@ def _normalise(x, axis, dtype, where, name):
 
 def _private_mask(mask, out):
     """The mask, copied if out shares its memory (writing out would change it)."""
-    if mask is not None and out is not None and np.may_share_memory(mask, out):
+    if mask is not None and np.may_share_memory(mask, out):
         return mask.copy()
     return mask
 
@@ -135,8 +135,6 @@ def _private_mask(mask, out):
 def _merged_mask(mask, axes, shape2):
     """The mask laid out like x once `axes` are merged (x2 of shape shape2): a
     view when NumPy can make one, else a copy of the (bool) mask."""
-    if mask is None:
-        return None
     if len(axes) == 0:
         return mask.reshape(shape2)
     m2, _, _ = _merge_axes(mask, axes)
@@ -148,7 +146,7 @@ def _softmax_like(op, x, axis, out, dtype, where, name):
     shape = () if scalar else x.shape
     if out is not None:
         _check_out(out, shape, dt, name)
-    mask = _private_mask(mask, out)
+        mask = _private_mask(mask, out)
     nthreads = _config._num_threads
     if len(axes) == 1:
         if out is not None and _writes_directly(out, x, True):
@@ -162,7 +160,7 @@ def _softmax_like(op, x, axis, out, dtype, where, name):
         else:
             x2, _, perm = _merge_axes(x, axes)
         y2 = np.empty(x2.shape, dtype=dt)
-        _core.run(op, x2, y2, x2.ndim - 1, nthreads, _merged_mask(mask, axes, x2.shape))
+        _core.run(op, x2, y2, x2.ndim - 1, nthreads, None if mask is None else _merged_mask(mask, axes, x2.shape))
         if len(axes) == 0:
             y = y2.reshape(x.shape)
         else:
@@ -210,7 +208,7 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None, dtype=None, where=None):
         shape = tuple(s for d, s in enumerate(x.shape) if d not in axes)
     if out is not None:
         _check_out(out, shape, dt, name)
-    mask = _private_mask(mask, out)
+        mask = _private_mask(mask, out)
     nthreads = _config._num_threads
     if len(axes) == 1 and out is not None and _writes_directly(out, x, False):
         target = out.reshape(()) if scalar else out
@@ -223,11 +221,11 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None, dtype=None, where=None):
     elif len(axes) == 0:  # every element is its own slice of length 1
         x2 = x.reshape(x.size, 1)
         axis2 = 1
-        m2 = _merged_mask(mask, axes, x2.shape)
+        m2 = None if mask is None else _merged_mask(mask, axes, x2.shape)
     else:
         x2, _, _ = _merge_axes(x, axes)
         axis2 = x2.ndim - 1
-        m2 = _merged_mask(mask, axes, x2.shape)
+        m2 = None if mask is None else _merged_mask(mask, axes, x2.shape)
     y2 = np.empty(x2.shape[:axis2] + (1,) + x2.shape[axis2 + 1:], dtype=dt)
     _core.run(_core.LOGSUMEXP, x2, y2, axis2, nthreads, m2)
     y = y2.reshape(shape)
@@ -246,7 +244,7 @@ def _backward(op, y, grad, axis, out, where, name):
     if y.shape != g.shape:
         raise ValueError(f"{name}: y has shape {y.shape} but grad has shape {g.shape}")
     dt = np.promote_types(_result_dtype(y, None, name), _result_dtype(g, None, name))
-    mask = _where_mask(where, y.shape, name)
+    mask = None if where is None else _where_mask(where, y.shape, name)
     scalar = y.ndim == 0
     if scalar:
         y, g = y.reshape(1), g.reshape(1)
@@ -257,7 +255,7 @@ def _backward(op, y, grad, axis, out, where, name):
     shape = () if scalar else y.shape
     if out is not None:
         _check_out(out, shape, dt, name)
-    mask = _private_mask(mask, out)
+        mask = _private_mask(mask, out)
     nthreads = _config._num_threads
     if len(axes) == 1:
         if out is not None and _writes_directly(out, y, True) and _writes_directly(out, g, True):
@@ -271,7 +269,8 @@ def _backward(op, y, grad, axis, out, where, name):
         else:
             (y2, _, perm), (g2, _, _) = _merge_axes(y, axes), _merge_axes(g, axes)
         d2 = np.empty(y2.shape, dtype=dt)
-        _core.run_backward(op, y2, g2, d2, y2.ndim - 1, nthreads, _merged_mask(mask, axes, y2.shape))
+        _core.run_backward(op, y2, g2, d2, y2.ndim - 1, nthreads,
+                           None if mask is None else _merged_mask(mask, axes, y2.shape))
         if len(axes) == 0:
             dx = d2.reshape(y.shape)
         else:
