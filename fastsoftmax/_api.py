@@ -3,6 +3,8 @@
 After the checks, each call is one `_core.run` on a view of the input: a single
 axis is reduced where the data lies (any strides, no copy); several axes are
 first merged into one (a copy only when they cannot be merged as a view).
+A where= mask goes down with it as a bool view broadcast to the input's shape
+(stride 0 in broadcast dimensions, never materialised); the kernels apply it.
 """
 import math
 import operator
@@ -93,36 +95,72 @@ def _merge_axes(x, axes):
     return xm.reshape(kept_shape + (size,)), kept_shape, perm
 
 
+def _where_mask(where, shape, name):
+    """where= as a bool array of `shape`: a broadcast view (stride 0 along the
+    broadcast dimensions), or None when every element takes part."""
+    if where is None:
+        return None
+    w = np.asarray(where)
+    if w.dtype != np.bool_:
+        raise TypeError(f"{name}: where= must be a boolean array, got dtype {w.dtype}")
+    if w.ndim == 0 and w:
+        return None  # where=True: the same as no mask
+    try:
+        return np.broadcast_to(w, shape)
+    except ValueError as e:
+        raise ValueError(f"{name}: where= of shape {w.shape} cannot be broadcast to the input's "
+                         f"shape {tuple(shape)}: {e}") from None
+
+
 def _normalise(x, axis, dtype, where, name):
-    if where is not None:
-        raise NotImplementedError(f"{name}: where= is not supported yet")
+    """(x as the kernels take it, result dtype, was-0-d, axes, mask or None)."""
     x = np.asarray(x)
     dt = _result_dtype(x, dtype, name)
+    mask = None if where is None else _where_mask(where, x.shape, name)
     scalar = x.ndim == 0
     xin = x.reshape(1) if scalar else x
+    if scalar and mask is not None:
+        mask = mask.reshape(1)
     axes = _axes(axis, xin.ndim)
-    return _prepare_input(xin, dt), dt, scalar, axes
+    return _prepare_input(xin, dt), dt, scalar, axes, mask
+
+
+def _private_mask(mask, out):
+    """The mask, copied if out shares its memory (writing out would change it)."""
+    if mask is not None and np.may_share_memory(mask, out):
+        return mask.copy()
+    return mask
+
+
+def _merged_mask(mask, axes, shape2):
+    """The mask laid out like x once `axes` are merged (x2 of shape shape2): a
+    view when NumPy can make one, else a copy of the (bool) mask."""
+    if len(axes) == 0:
+        return mask.reshape(shape2)
+    m2, _, _ = _merge_axes(mask, axes)
+    return m2
 
 
 def _softmax_like(op, x, axis, out, dtype, where, name):
-    x, dt, scalar, axes = _normalise(x, axis, dtype, where, name)
+    x, dt, scalar, axes, mask = _normalise(x, axis, dtype, where, name)
     shape = () if scalar else x.shape
     if out is not None:
         _check_out(out, shape, dt, name)
+        mask = _private_mask(mask, out)
     nthreads = _config._num_threads
     if len(axes) == 1:
         if out is not None and _writes_directly(out, x, True):
-            _core.run(op, x, out.reshape(x.shape) if scalar else out, axes[0], nthreads)
+            _core.run(op, x, out.reshape(x.shape) if scalar else out, axes[0], nthreads, mask)
             return out
         y = np.empty_like(x, dtype=dt)
-        _core.run(op, x, y, axes[0], nthreads)
+        _core.run(op, x, y, axes[0], nthreads, mask)
     else:
         if len(axes) == 0:  # every element is its own slice of length 1
             x2 = x.reshape(x.size, 1)
         else:
             x2, _, perm = _merge_axes(x, axes)
         y2 = np.empty(x2.shape, dtype=dt)
-        _core.run(op, x2, y2, x2.ndim - 1, nthreads)
+        _core.run(op, x2, y2, x2.ndim - 1, nthreads, None if mask is None else _merged_mask(mask, axes, x2.shape))
         if len(axes) == 0:
             y = y2.reshape(x.shape)
         else:
@@ -161,7 +199,7 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None, dtype=None, where=None):
         if y is not None:
             return y
     name = "logsumexp"
-    x, dt, scalar, axes = _normalise(x, axis, dtype, where, name)
+    x, dt, scalar, axes, mask = _normalise(x, axis, dtype, where, name)
     if scalar:
         shape = ()
     elif keepdims:
@@ -170,23 +208,26 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None, dtype=None, where=None):
         shape = tuple(s for d, s in enumerate(x.shape) if d not in axes)
     if out is not None:
         _check_out(out, shape, dt, name)
+        mask = _private_mask(mask, out)
     nthreads = _config._num_threads
     if len(axes) == 1 and out is not None and _writes_directly(out, x, False):
         target = out.reshape(()) if scalar else out
         if not keepdims or scalar:
             target = np.expand_dims(target, axes[0])
-        _core.run(_core.LOGSUMEXP, x, target, axes[0], nthreads)
+        _core.run(_core.LOGSUMEXP, x, target, axes[0], nthreads, mask)
         return out
     if len(axes) == 1:
-        x2, axis2 = x, axes[0]
+        x2, axis2, m2 = x, axes[0], mask
     elif len(axes) == 0:  # every element is its own slice of length 1
         x2 = x.reshape(x.size, 1)
         axis2 = 1
+        m2 = None if mask is None else _merged_mask(mask, axes, x2.shape)
     else:
         x2, _, _ = _merge_axes(x, axes)
         axis2 = x2.ndim - 1
+        m2 = None if mask is None else _merged_mask(mask, axes, x2.shape)
     y2 = np.empty(x2.shape[:axis2] + (1,) + x2.shape[axis2 + 1:], dtype=dt)
-    _core.run(_core.LOGSUMEXP, x2, y2, axis2, nthreads)
+    _core.run(_core.LOGSUMEXP, x2, y2, axis2, nthreads, m2)
     y = y2.reshape(shape)
     if out is not None:
         np.copyto(out, y)
@@ -194,36 +235,42 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None, dtype=None, where=None):
     return y[()] if y.ndim == 0 else y
 
 
-def _backward(op, y, grad, axis, out, name):
+def _backward(op, y, grad, axis, out, where, name):
     """Shared rules of the two gradients: y and grad of one shape, dtypes as the
-    forward functions (promoted together), any axes, out= as everywhere."""
+    forward functions (promoted together), any axes, out= as everywhere; where=
+    the forward's mask (0 gradient where it is False)."""
     y = np.asarray(y)
     g = np.asarray(grad)
     if y.shape != g.shape:
         raise ValueError(f"{name}: y has shape {y.shape} but grad has shape {g.shape}")
     dt = np.promote_types(_result_dtype(y, None, name), _result_dtype(g, None, name))
+    mask = None if where is None else _where_mask(where, y.shape, name)
     scalar = y.ndim == 0
     if scalar:
         y, g = y.reshape(1), g.reshape(1)
+        if mask is not None:
+            mask = mask.reshape(1)
     axes = _axes(axis, y.ndim)
     y, g = _prepare_input(y, dt), _prepare_input(g, dt)
     shape = () if scalar else y.shape
     if out is not None:
         _check_out(out, shape, dt, name)
+        mask = _private_mask(mask, out)
     nthreads = _config._num_threads
     if len(axes) == 1:
         if out is not None and _writes_directly(out, y, True) and _writes_directly(out, g, True):
-            _core.run_backward(op, y, g, out.reshape(y.shape) if scalar else out, axes[0], nthreads)
+            _core.run_backward(op, y, g, out.reshape(y.shape) if scalar else out, axes[0], nthreads, mask)
             return out
         dx = np.empty_like(y, dtype=dt)
-        _core.run_backward(op, y, g, dx, axes[0], nthreads)
+        _core.run_backward(op, y, g, dx, axes[0], nthreads, mask)
     else:
         if len(axes) == 0:  # every element is its own slice of length 1
             y2, g2 = y.reshape(y.size, 1), g.reshape(g.size, 1)
         else:
             (y2, _, perm), (g2, _, _) = _merge_axes(y, axes), _merge_axes(g, axes)
         d2 = np.empty(y2.shape, dtype=dt)
-        _core.run_backward(op, y2, g2, d2, y2.ndim - 1, nthreads)
+        _core.run_backward(op, y2, g2, d2, y2.ndim - 1, nthreads,
+                           None if mask is None else _merged_mask(mask, axes, y2.shape))
         if len(axes) == 0:
             dx = d2.reshape(y.shape)
         else:
@@ -234,14 +281,17 @@ def _backward(op, y, grad, axis, out, name):
     return dx[0] if scalar else dx
 
 
-def softmax_backward(y, grad, axis=-1, *, out=None):
+def softmax_backward(y, grad, axis=-1, *, out=None, where=None):
     """Gradient of softmax: given y = softmax(x) and grad = dL/dy, returns
-    dL/dx = y * (grad - sum(grad * y)) over `axis` (same axis rules as softmax)."""
-    return _backward(_core.SOFTMAX, y, grad, axis, out, "softmax_backward")
+    dL/dx = y * (grad - sum(grad * y)) over `axis` (same axis rules as softmax).
+    where=: the mask the forward call took; the sum runs over the elements
+    where it is True, and dL/dx is 0 at the others."""
+    return _backward(_core.SOFTMAX, y, grad, axis, out, where, "softmax_backward")
 
 
-def log_softmax_backward(y, grad, axis=-1, *, out=None):
+def log_softmax_backward(y, grad, axis=-1, *, out=None, where=None):
     """Gradient of log_softmax: given y = log_softmax(x) and grad = dL/dy, returns
     dL/dx = grad - exp(y) * sum(grad) over `axis`. y must be a log_softmax output
-    (every value <= 0), else ValueError and nothing is written."""
-    return _backward(_core.LOG_SOFTMAX, y, grad, axis, out, "log_softmax_backward")
+    (every value <= 0), else ValueError and nothing is written. where=: the
+    forward's mask, as for softmax_backward (only those y are checked)."""
+    return _backward(_core.LOG_SOFTMAX, y, grad, axis, out, where, "log_softmax_backward")

@@ -5,7 +5,7 @@ Every user-facing rule lives in _api.py; by the time a call gets here x and y
 are aligned, native-order float32/float64 arrays of the same shape (for
 logsumexp y has the keepdims shape), and y is writeable.
 """
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
 cimport numpy as cnp
 
 cnp.import_array()
@@ -26,11 +26,12 @@ cdef extern from "fastsoftmax.h":
     int64_t fs_long_slice_bytes()
     void fs_exp_nonpos(int dtype, const char *x, char *y, int64_t n) nogil
     int FS_BAD_LOG_SOFTMAX_INPUT
-    int fs_run_backward(int op, int dtype, const char *y, const char *g, char *dx, int ndim, const int64_t *shape,
-                        const int64_t *y_strides, const int64_t *g_strides, const int64_t *dx_strides, int axis,
-                        int num_threads) nogil
-    int fs_run(int op, int dtype, const char *x, char *y, int ndim, const int64_t *shape,
-               const int64_t *x_strides, const int64_t *y_strides, int axis, int num_threads) nogil
+    int fs_run_backward(int op, int dtype, const char *y, const char *g, char *dx, const uint8_t *where, int ndim,
+                        const int64_t *shape, const int64_t *y_strides, const int64_t *g_strides,
+                        const int64_t *dx_strides, const int64_t *where_strides, int axis, int num_threads) nogil
+    int fs_run(int op, int dtype, const char *x, char *y, const uint8_t *where, int ndim, const int64_t *shape,
+               const int64_t *x_strides, const int64_t *y_strides, const int64_t *where_strides, int axis,
+               int num_threads) nogil
 
 #: slices longer than this many bytes take the two-sweep blocked path (tests cross it)
 LONG_SLICE_BYTES = fs_long_slice_bytes()
@@ -40,13 +41,24 @@ LOG_SOFTMAX = 1
 LOGSUMEXP = 2
 
 
-def run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads):
+def run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads, cnp.ndarray mask=None):
     """Reduce x over `axis` into y (op: SOFTMAX, LOG_SOFTMAX or LOGSUMEXP). y has
-    x's shape, or for logsumexp the keepdims shape or x's shape without axis."""
+    x's shape, or for logsumexp the keepdims shape or x's shape without axis.
+    mask (the where= argument): None, or a bool array of x's shape (any
+    strides, 0 in broadcast dimensions); False elements take no part."""
     if cnp.PyArray_NDIM(y) != cnp.PyArray_NDIM(x) and not (
             op == LOGSUMEXP and cnp.PyArray_NDIM(y) == cnp.PyArray_NDIM(x) - 1):
         raise ValueError("fastsoftmax: output rank does not match")
-    _run(op, x, y, axis, num_threads)
+    cdef int d
+    if mask is not None:
+        if cnp.PyArray_TYPE(mask) != cnp.NPY_BOOL:
+            raise TypeError("fastsoftmax: the mask must be a bool array")
+        if cnp.PyArray_NDIM(mask) != cnp.PyArray_NDIM(x):
+            raise ValueError("fastsoftmax: the mask must have the input's shape")
+        for d in range(cnp.PyArray_NDIM(x)):
+            if cnp.PyArray_DIMS(mask)[d] != cnp.PyArray_DIMS(x)[d]:
+                raise ValueError("fastsoftmax: the mask must have the input's shape")
+    _run(op, x, y, axis, num_threads, mask)
 
 
 cdef inline bint _plain_float(object a):
@@ -134,12 +146,15 @@ def fast(int op, object x, object axis, object out, int num_threads):
     return ya if out is not None or cnp.PyArray_NDIM(ya) > 0 else ya[()]
 
 
-cdef _run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads):
-    """fs_run on x and y; for logsumexp y may lack the reduced axis."""
+cdef _run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads, cnp.ndarray mask=None):
+    """fs_run on x and y; for logsumexp y may lack the reduced axis. mask: None
+    or a bool array of x's shape (checked by the caller)."""
     cdef int ndim = cnp.PyArray_NDIM(x)
     cdef int64_t shape[64]
     cdef int64_t xs[64]
     cdef int64_t ys[64]
+    cdef int64_t ws[64]
+    cdef const uint8_t *wp = NULL
     cdef int d, j = 0, rc
     cdef cnp.npy_intp *xshape = cnp.PyArray_DIMS(x)
     cdef cnp.npy_intp *xstr = cnp.PyArray_STRIDES(x)
@@ -158,36 +173,53 @@ cdef _run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads):
         else:
             ys[d] = ystr[j]
             j += 1
+    if mask is not None:
+        wp = <const uint8_t *>cnp.PyArray_DATA(mask)
+        for d in range(ndim):
+            ws[d] = cnp.PyArray_STRIDES(mask)[d]
     with nogil:
-        rc = fs_run(op, dtype, xp, yp, ndim, shape, xs, ys, axis, num_threads)
+        rc = fs_run(op, dtype, xp, yp, wp, ndim, shape, xs, ys, ws, axis, num_threads)
     if rc != 0:
         raise MemoryError("fastsoftmax: could not allocate scratch memory")
 
 
-def run_backward(int op, cnp.ndarray y, cnp.ndarray g, cnp.ndarray dx, int axis, int num_threads):
+def run_backward(int op, cnp.ndarray y, cnp.ndarray g, cnp.ndarray dx, int axis, int num_threads,
+                 cnp.ndarray mask=None):
     """Gradient of softmax (op SOFTMAX) or log_softmax (LOG_SOFTMAX) over `axis`:
-    y, g and dx are aligned native arrays of one float dtype and one shape."""
+    y, g and dx are aligned native arrays of one float dtype and one shape.
+    mask: None, or the forward's where= as a bool array of that shape."""
     cdef int ndim = cnp.PyArray_NDIM(y)
     cdef int64_t shape[64]
     cdef int64_t ys[64]
     cdef int64_t gs[64]
     cdef int64_t ds[64]
+    cdef int64_t ws[64]
+    cdef const uint8_t *wp = NULL
     cdef int d, rc
     if ndim > 64:
         raise ValueError("fastsoftmax: arrays of more than 64 dimensions are not supported")
+    if mask is not None:
+        if cnp.PyArray_TYPE(mask) != cnp.NPY_BOOL or cnp.PyArray_NDIM(mask) != ndim:
+            raise ValueError("fastsoftmax: the mask must be a bool array of y's shape")
+        wp = <const uint8_t *>cnp.PyArray_DATA(mask)
     for d in range(ndim):
         shape[d] = cnp.PyArray_DIMS(y)[d]
         ys[d] = cnp.PyArray_STRIDES(y)[d]
         gs[d] = cnp.PyArray_STRIDES(g)[d]
         ds[d] = cnp.PyArray_STRIDES(dx)[d]
+        if mask is not None:
+            if cnp.PyArray_DIMS(mask)[d] != shape[d]:
+                raise ValueError("fastsoftmax: the mask must be a bool array of y's shape")
+            ws[d] = cnp.PyArray_STRIDES(mask)[d]
     cdef int dtype = 0 if cnp.PyArray_TYPE(y) == cnp.NPY_FLOAT32 else 1
     cdef const char *yp = <const char *>cnp.PyArray_DATA(y)
     cdef const char *gp = <const char *>cnp.PyArray_DATA(g)
     cdef char *dp = <char *>cnp.PyArray_DATA(dx)
     with nogil:
-        rc = fs_run_backward(op, dtype, yp, gp, dp, ndim, shape, ys, gs, ds, axis, num_threads)
+        rc = fs_run_backward(op, dtype, yp, gp, dp, wp, ndim, shape, ys, gs, ds, ws, axis, num_threads)
     if rc == FS_BAD_LOG_SOFTMAX_INPUT:
-        raise ValueError("log_softmax_backward: y must be an output of log_softmax (every value <= 0)")
+        raise ValueError("log_softmax_backward: y must be an output of log_softmax (every value <= 0"
+                         + (" where the mask is True)" if mask is not None else ")"))
     if rc != 0:
         raise MemoryError("fastsoftmax: could not allocate scratch memory")
 
@@ -270,8 +302,8 @@ cdef _run_tensor(int op, size_t xp, size_t yp, object size, object stride, objec
         if dim < 0:
             dim += nd
     with nogil:
-        rc = fs_run(op, 0 if isz == 4 else 1, <const char *>xp, <char *>yp, nd, shape, xs, ys, <int>dim,
-                    num_threads)
+        rc = fs_run(op, 0 if isz == 4 else 1, <const char *>xp, <char *>yp, NULL, nd, shape, xs, ys, NULL,
+                    <int>dim, num_threads)
     if rc != 0:
         raise MemoryError("fastsoftmax: could not allocate scratch memory")
 
@@ -320,8 +352,8 @@ def run_backward_tensor(int op, object y, object g, object dx, long dim, int num
         if dim < 0:
             dim += nd
     with nogil:
-        rc = fs_run_backward(op, dtype, <const char *>yp, <const char *>gp, <char *>dp, nd, shape, ys, gs, ds,
-                             <int>dim, num_threads)
+        rc = fs_run_backward(op, dtype, <const char *>yp, <const char *>gp, <char *>dp, NULL, nd, shape, ys, gs, ds,
+                             NULL, <int>dim, num_threads)
     if rc == FS_BAD_LOG_SOFTMAX_INPUT:
         raise ValueError("log_softmax_backward: y must be an output of log_softmax (every value <= 0)")
     if rc != 0:

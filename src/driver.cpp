@@ -15,6 +15,16 @@
  *
  * Determinism: every sum is formed in an order fixed by n and the plan, never
  * by the thread count, so results are bit-identical at any thread count.
+ *
+ * where= masks (one byte per element, nonzero = the element takes part) ride
+ * along with x through every plan, with their own strides; the masked kernels
+ * (the *_w entries of the kernel table) leave the other elements out of max,
+ * sum and count and write 0 / -inf there. A mask that does not change along
+ * the axis (stride 0) is settled per slice: a slice that takes part runs the
+ * unmasked kernels, one that does not is written directly. A mask that is not
+ * contiguous along the axis is gathered, like x, into a per-thread byte buffer
+ * (rows) or tile (columns). A slice with nothing taking part gives 0 / -inf /
+ * -inf without any special case: its max is -inf and its sum and count 0.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -47,6 +57,7 @@ struct Outer {             /* the non-reduced dimensions, coalesced */
     int64_t shape[FS_MAX_DIMS];
     int64_t xs[FS_MAX_DIMS]; /* strides in elements */
     int64_t ys[FS_MAX_DIMS];
+    int64_t ws[FS_MAX_DIMS]; /* mask strides in bytes (0 without a mask) */
     int64_t count;           /* product of shape */
 };
 
@@ -54,15 +65,16 @@ struct Outer {             /* the non-reduced dimensions, coalesced */
 struct Odometer {
     const Outer *o;
     int64_t idx[FS_MAX_DIMS];
-    int64_t xoff, yoff;
+    int64_t xoff, yoff, woff;
     void start(const Outer *outer, int64_t linear) {
         o = outer;
-        xoff = yoff = 0;
+        xoff = yoff = woff = 0;
         for (int d = o->nd - 1; d >= 0; --d) {
             idx[d] = linear % o->shape[d];
             linear /= o->shape[d];
             xoff += idx[d] * o->xs[d];
             yoff += idx[d] * o->ys[d];
+            woff += idx[d] * o->ws[d];
         }
     }
     /* x offset of the next index if only the last dimension moves, else this one's
@@ -75,9 +87,11 @@ struct Odometer {
         for (int d = o->nd - 1; d >= 0; --d) {
             xoff += o->xs[d];
             yoff += o->ys[d];
+            woff += o->ws[d];
             if (++idx[d] < o->shape[d]) return;
             xoff -= o->shape[d] * o->xs[d];
             yoff -= o->shape[d] * o->ys[d];
+            woff -= o->shape[d] * o->ws[d];
             idx[d] = 0;
         }
     }
@@ -96,6 +110,8 @@ template <class T> struct Plan {
     const KernelTable<T> *k;
     int op;
     int64_t n, xsn, ysn;   /* axis length and strides in elements */
+    bool masked;           /* a where= mask comes with x */
+    int64_t wsn;           /* the mask's stride along the axis, bytes */
     int64_t block;         /* two-sweep block, elements */
     bool long_slices;
     bool stream;           /* output far larger than the caches: non-temporal stores */
@@ -143,18 +159,84 @@ template <class T> struct Plan {
             *y = (T)((double)m + log_sum(rest, count));
     }
 
+    /* The same with a contiguous mask w (null: every element takes part). With
+     * nothing taking part the sum is 0, so 1/sum is inf; the writing kernels
+     * put 0 / -inf in every element all the same. */
+    void short_contiguous_w(const T *x, const uint8_t *w, T *y, const T *next = nullptr, T *stage = nullptr) const {
+        if (!w) {
+            short_contiguous(x, y, next, stage);
+            return;
+        }
+        T m = k->max_w(x, w, n);
+        if (op == FS_SOFTMAX) {
+            T *e = stage ? stage : y;
+            const T s = (T)(1.0 / k->rexp_store_w(x, w, n, m, e, next));
+            /* e is exactly 0 where the mask is: a finite 1/sum keeps it 0, and
+             * the plain scaling pass needs no mask; NaN or inf (a NaN taking part,
+             * nothing taking part) would turn those 0 into NaN */
+            if (__builtin_isfinite(s))
+                k->scale_store[stage != nullptr](e, n, s, y);
+            else
+                k->scale_store_w[stage != nullptr](e, w, n, s, y);
+            return;
+        }
+        double count;
+        double rest = k->rexp_sum_excl_w(x, w, n, m, &count, next, 1);
+        if (op == FS_LOG_SOFTMAX)
+            k->shift_store_w[stream](x, w, n, m, (T)log_softmax_offset(m, rest, count), y);
+        else
+            *y = (T)((double)m + log_sum(rest, count));
+    }
+
+    /* A slice with no element taking part: 0 (softmax), -inf (log_softmax, logsumexp). */
+    void write_masked(T *y) const {
+        if (op == FS_LOGSUMEXP) {
+            *y = -__builtin_inf();
+            return;
+        }
+        const T v = op == FS_SOFTMAX ? T(0) : -__builtin_inf();
+        for (int64_t i = 0; i < n; ++i) y[i * ysn] = v;
+    }
+
+    /* The mask of a slice that starts at w as the kernels take it: null when
+     * every element takes part; false when none does (written, nothing to do). A
+     * mask strided along the axis is gathered into wbuf (its first len bytes). */
+    bool slice_mask(const uint8_t *&w, T *y, uint8_t *wbuf, int64_t len) const {
+        if (!masked) {
+            w = nullptr;
+            return true;
+        }
+        if (wsn == 0) {  /* the same for the whole slice */
+            if (!*w) {
+                write_masked(y);
+                return false;
+            }
+            w = nullptr;
+            return true;
+        }
+        if (wsn != 1 && len) {
+            gather_bytes(w, wsn, len, wbuf);
+            w = wbuf;
+        }
+        return true;
+    }
+
     static void gather(const T *x, int64_t stride, int64_t n, T *buf) {
         for (int64_t i = 0; i < n; ++i) buf[i] = x[i * stride];
+    }
+    static void gather_bytes(const uint8_t *w, int64_t stride, int64_t n, uint8_t *buf) {
+        for (int64_t i = 0; i < n; ++i) buf[i] = w[i * stride];
     }
     static void scatter(const T *buf, int64_t n, T *y, int64_t stride) {
         for (int64_t i = 0; i < n; ++i) y[i * stride] = buf[i];
     }
 
-    /* One short slice with any strides; buf holds n elements. */
-    void short_slice(const T *x, T *y, T *buf) const {
+    /* One short slice with any strides; buf holds n elements. w: the slice's
+     * mask, contiguous (see slice_mask), or null. */
+    void short_slice(const T *x, const uint8_t *w, T *y, T *buf) const {
         const bool lse = op == FS_LOGSUMEXP;
         if (xsn == 1 && (lse || ysn == 1)) {
-            short_contiguous(x, y);
+            short_contiguous_w(x, w, y);
             return;
         }
         const T *xr = x;
@@ -163,14 +245,15 @@ template <class T> struct Plan {
             xr = buf;
         }
         if (lse || ysn == 1) {
-            short_contiguous(xr, y);
+            short_contiguous_w(xr, w, y);
         } else {
-            short_contiguous(xr, buf);  /* in place when xr == buf */
+            short_contiguous_w(xr, w, buf);  /* in place when xr == buf */
             scatter(buf, n, y, ysn);
         }
     }
 
-    /* Block b of a long slice: its pointer, or a gathered copy in buf. */
+    /* Block b of a long slice: its pointer, or a gathered copy in buf; the same
+     * for its mask (w: the slice's mask as it lies, stride wsn; null: none). */
     const T *block_in(const T *x, int64_t b, int64_t *len, T *buf) const {
         int64_t start = b * block;
         *len = n - start < block ? n - start : block;
@@ -178,25 +261,44 @@ template <class T> struct Plan {
         gather(x + start * xsn, xsn, *len, buf);
         return buf;
     }
+    const uint8_t *block_mask(const uint8_t *w, int64_t b, int64_t len, uint8_t *wbuf) const {
+        if (!w) return nullptr;
+        if (wsn == 1) return w + b * block;
+        gather_bytes(w + b * block * wsn, wsn, len, wbuf);
+        return wbuf;
+    }
 
-    void block_stat(const T *x, int64_t b, Stat *st, T *buf) const {
+    void block_stat(const T *x, const uint8_t *w, int64_t b, Stat *st, T *buf, uint8_t *wbuf) const {
         int64_t len;
         const T *xb = block_in(x, b, &len, buf);
-        st->m = k->max(xb, len);
         const T *next = xsn == 1 && (b + 1) * block < n ? x + (b + 1) * block : nullptr;
+        const uint8_t *wb = block_mask(w, b, len, wbuf);
+        if (wb) {
+            st->m = k->max_w(xb, wb, len);
+            st->sum = k->rexp_sum_excl_w(xb, wb, len, st->m, &st->count, next, op != FS_SOFTMAX);
+            return;
+        }
+        st->m = k->max(xb, len);
         st->sum = k->rexp_sum_excl(xb, len, st->m, &st->count, next, op != FS_SOFTMAX);
     }
 
     /* Second sweep over block b: c is 1/sum (softmax) or the log offset. */
-    void block_write(const T *x, T *y, int64_t b, T M, T c, T *buf) const {
+    void block_write(const T *x, const uint8_t *w, T *y, int64_t b, T M, T c, T *buf, uint8_t *wbuf) const {
         int64_t len;
         const T *xb = block_in(x, b, &len, buf);
+        const uint8_t *wb = block_mask(w, b, len, wbuf);
         T *yb = ysn == 1 ? y + b * block : buf;
         const bool nt = stream && ysn == 1;
-        if (op == FS_SOFTMAX)
+        if (wb) {
+            if (op == FS_SOFTMAX)
+                k->rexp_scale_store_w[nt](xb, wb, len, M, c, yb);
+            else
+                k->shift_store_w[nt](xb, wb, len, M, c, yb);
+        } else if (op == FS_SOFTMAX) {
             k->rexp_scale_store[nt](xb, len, M, c, yb);
-        else
+        } else {
             k->shift_store[nt](xb, len, M, c, yb);
+        }
         if (ysn != 1) scatter(buf, len, y + b * block * ysn, ysn);
     }
 
@@ -214,34 +316,39 @@ template <class T> struct Plan {
         return true;
     }
 
-    /* A long slice on the calling thread. */
-    void long_slice(const T *x, T *y, Stat *st, T *buf) const {
+    /* A long slice on the calling thread (w: its mask as it lies, or null). */
+    void long_slice(const T *x, const uint8_t *w, T *y, Stat *st, T *buf, uint8_t *wbuf) const {
         const int64_t nb = (n + block - 1) / block;
-        for (int64_t b = 0; b < nb; ++b) block_stat(x, b, &st[b], buf);
+        for (int64_t b = 0; b < nb; ++b) block_stat(x, w, b, &st[b], buf, wbuf);
         T M, c;
         double rest, count;
         fold(st, nb, &M, &rest, &count);
         if (!finish(M, rest, count, y, &c)) return;
-        for (int64_t b = 0; b < nb; ++b) block_write(x, y, b, M, c, buf);
+        for (int64_t b = 0; b < nb; ++b) block_write(x, w, y, b, M, c, buf, wbuf);
     }
 };
 
-template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, int nthreads) {
+template <class T> int run_rows(Plan<T> &p, const T *x, const uint8_t *w, T *y, const Outer &o, int nthreads) {
     const int64_t total = o.count * p.n;
     const bool split_slices = p.long_slices && o.count < 2 * (int64_t)nthreads;
     int error = 0;
+    /* a mask strided along the axis is gathered into wbuf: a slice, or a block of a long one */
+    const bool need_wbuf = p.masked && p.wsn != 0 && p.wsn != 1;
+    const int64_t wbuf_len = p.long_slices ? p.block : p.n;
     if (!split_slices) {
         const bool small = !p.long_slices && p.n <= p.k->small_max && p.xsn == 1 && (p.op == FS_LOGSUMEXP || p.ysn == 1);
         const int t = thread_count(nthreads, total, o.count);
         const int64_t nb = (p.n + p.block - 1) / p.block;
         parallel(t, [&]() {
             T *buf = nullptr;
+            uint8_t *wbuf = nullptr;
             typename Plan<T>::Stat *st = nullptr;
             const bool contiguous = p.xsn == 1 && (p.op == FS_LOGSUMEXP || p.ysn == 1);
             const bool need_buf = p.long_slices ? (p.xsn != 1 || p.ysn != 1) : !contiguous || (p.stream && p.op == FS_SOFTMAX);
             if (need_buf) buf = (T *)malloc(sizeof(T) * (p.long_slices ? p.block : p.n));
+            if (need_wbuf) wbuf = (uint8_t *)malloc(wbuf_len);
             if (p.long_slices) st = (typename Plan<T>::Stat *)malloc(sizeof(*st) * nb);
-            if ((need_buf && !buf) || (p.long_slices && !st)) {
+            if ((need_buf && !buf) || (need_wbuf && !wbuf) || (p.long_slices && !st)) {
 #ifdef _OPENMP
 #pragma omp atomic write
 #endif
@@ -251,27 +358,38 @@ template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, in
                 thread_range(o.count, &lo, &hi);
                 Odometer it;
                 it.start(&o, lo);
-                if (small && o.nd <= 1) {  /* evenly spaced short rows: one kernel call */
+                if (small && o.nd <= 1 && (!p.masked || p.wsn == 1)) {  /* evenly spaced short rows: one kernel call */
                     const int64_t xs = o.nd ? o.xs[0] : 0, ys = o.nd ? o.ys[0] : 0;
-                    p.k->small_rows(p.op, x + lo * xs, xs, y + lo * ys, ys, p.n, hi - lo);
+                    if (p.masked) {
+                        const int64_t ws = o.nd ? o.ws[0] : 0;
+                        p.k->small_rows_w(p.op, x + lo * xs, xs, w + lo * ws, ws, y + lo * ys, ys, p.n, hi - lo);
+                    } else {
+                        p.k->small_rows(p.op, x + lo * xs, xs, y + lo * ys, ys, p.n, hi - lo);
+                    }
                     hi = lo;
                 }
                 for (int64_t r = lo; r < hi; ++r, it.next()) {
+                    const uint8_t *wr = w + it.woff;
+                    if (!p.slice_mask(wr, y + it.yoff, wbuf, p.long_slices ? 0 : p.n)) continue;
                     if (small) {
-                        p.k->small_rows(p.op, x + it.xoff, 0, y + it.yoff, 0, p.n, 1);
+                        if (wr)
+                            p.k->small_rows_w(p.op, x + it.xoff, 0, wr, 0, y + it.yoff, 0, p.n, 1);
+                        else
+                            p.k->small_rows(p.op, x + it.xoff, 0, y + it.yoff, 0, p.n, 1);
                         continue;
                     }
                     if (p.long_slices) {
-                        p.long_slice(x + it.xoff, y + it.yoff, st, buf);
+                        p.long_slice(x + it.xoff, wr, y + it.yoff, st, buf, wbuf);
                     } else if (contiguous) {
-                        p.short_contiguous(x + it.xoff, y + it.yoff, r + 1 < hi ? x + it.next_x() : nullptr,
-                                           p.stream ? buf : nullptr);
+                        p.short_contiguous_w(x + it.xoff, wr, y + it.yoff, r + 1 < hi ? x + it.next_x() : nullptr,
+                                             p.stream ? buf : nullptr);
                     } else {
-                        p.short_slice(x + it.xoff, y + it.yoff, buf);
+                        p.short_slice(x + it.xoff, wr, y + it.yoff, buf);
                     }
                 }
             }
             free(buf);
+            free(wbuf);
             free(st);
         });
         return error ? -1 : 0;
@@ -287,13 +405,17 @@ template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, in
     for (int64_t r = 0; r < o.count && !error; ++r, it.next()) {
         const T *xr = x + it.xoff;
         T *yr = y + it.yoff;
+        const uint8_t *wr = w + it.woff;
+        if (!p.slice_mask(wr, yr, nullptr, 0)) continue;
         T M, c = 0;
         double rest, count;
         bool write = true;
         parallel(t, [&]() {
             T *buf = nullptr;
+            uint8_t *wbuf = nullptr;
             if (p.xsn != 1 || p.ysn != 1) buf = (T *)malloc(sizeof(T) * p.block);
-            if ((p.xsn != 1 || p.ysn != 1) && !buf) {
+            if (need_wbuf) wbuf = (uint8_t *)malloc(p.block);
+            if (((p.xsn != 1 || p.ysn != 1) && !buf) || (need_wbuf && !wbuf)) {
 #ifdef _OPENMP
 #pragma omp atomic write
 #endif
@@ -305,7 +427,7 @@ template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, in
             if (!error) {
                 int64_t lo, hi;
                 thread_range(nb, &lo, &hi);
-                for (int64_t b = lo; b < hi; ++b) p.block_stat(xr, b, &st[b], buf);
+                for (int64_t b = lo; b < hi; ++b) p.block_stat(xr, wr, b, &st[b], buf, wbuf);
 #ifdef _OPENMP
 #pragma omp barrier
 #pragma omp single
@@ -315,9 +437,10 @@ template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, in
                     write = p.finish(M, rest, count, yr, &c);
                 }  /* implicit barrier */
                 if (write)
-                    for (int64_t b = lo; b < hi; ++b) p.block_write(xr, yr, b, M, c, buf);
+                    for (int64_t b = lo; b < hi; ++b) p.block_write(xr, wr, yr, b, M, c, buf, wbuf);
             }
             free(buf);
+            free(wbuf);
         });
     }
     free(st);
@@ -333,23 +456,85 @@ template <class T> int run_rows(Plan<T> &p, const T *x, T *y, const Outer &o, in
  * result depends on n only, never on w, so tiles can be cut to fit the threads. */
 template <class T> struct ColumnTile {
     enum { TW = COL_TILE_BYTES / sizeof(T) };
+    /* bytes of a gathered mask tile: a whole short tile (n * w * sizeof(T) <=
+     * COL_SHORT_BYTES) or one block of rows of a tall one */
+    static constexpr int64_t WTILE = COL_SHORT_BYTES / sizeof(T) > COL_BLOCK_ROWS * TW
+                                         ? COL_SHORT_BYTES / sizeof(T) : COL_BLOCK_ROWS * TW;
     T m[TW], off[TW], bm[TW];
     double sum[TW], lo[TW], count[TW], bsum[TW], bcount[TW];
 
     static bool short_columns(int64_t n) { return n * 64 * (int64_t)sizeof(T) <= COL_SHORT_BYTES; }
 
-    void run(const Plan<T> &p, const T *x, T *y, int64_t w, int64_t ys_inner) {
+    /* Rows [r0, r0 + len) of the tile's mask as the column kernels take it: in
+     * place when it is contiguous across the columns (pitch: its stride along
+     * the axis), else gathered into wtile (pitch w). */
+    static const uint8_t *mask_rows(const Plan<T> &p, const uint8_t *mk, int64_t wsi, int64_t r0, int64_t len,
+                                    int64_t w, uint8_t *wtile, int64_t *pk) {
+        if (wsi == 1) {
+            *pk = p.wsn;
+            return mk + r0 * p.wsn;
+        }
+        for (int64_t r = 0; r < len; ++r) {
+            const uint8_t *src = mk + (r0 + r) * p.wsn;
+            for (int64_t c = 0; c < w; ++c) wtile[r * w + c] = src[c * wsi];
+        }
+        *pk = w;
+        return wtile;
+    }
+
+    /* mk: the tile's mask (null: none), wsi its stride across the columns. */
+    void run(const Plan<T> &p, const T *x, T *y, int64_t w, int64_t ys_inner, const uint8_t *mk, int64_t wsi,
+             uint8_t *wtile) {
         const KernelTable<T> *k = p.k;
         const int64_t n = p.n;
-        if (short_columns(n)) {
-            k->col_max(x, n, p.xsn, w, m);
-            if (p.op == FS_SOFTMAX) {
-                k->col_rexp_store(x, n, p.xsn, w, m, y, p.ysn, sum);
-                for (int64_t c = 0; c < w; ++c) off[c] = (T)(1.0 / sum[c]);
-                k->col_scale(y, n, p.ysn, w, off);
+        if (mk && wsi == 0 && p.wsn == 0) {  /* one mask byte for the whole tile */
+            if (*mk) {
+                mk = nullptr;
+            } else {
+                for (int64_t c = 0; c < w; ++c) p.write_masked(y + c * ys_inner);
                 return;
             }
-            k->col_rexp_sum(x, n, p.xsn, w, m, sum, count, nullptr, 1);
+        }
+        /* the writing sweep in blocks of rows when the mask is gathered */
+        auto chunks = [&](auto f) {  /* f(r0, len, mask, pitch) */
+            if (!mk || wsi == 1) {
+                f((int64_t)0, n, mk, mk ? p.wsn : (int64_t)0);
+                return;
+            }
+            for (int64_t r0 = 0; r0 < n; r0 += COL_BLOCK_ROWS) {
+                const int64_t len = n - r0 < COL_BLOCK_ROWS ? n - r0 : COL_BLOCK_ROWS;
+                int64_t pk;
+                const uint8_t *wk = mask_rows(p, mk, wsi, r0, len, w, wtile, &pk);
+                f(r0, len, wk, pk);
+            }
+        };
+        if (short_columns(n)) {
+            int64_t pk = 0;
+            const uint8_t *wk = mk ? mask_rows(p, mk, wsi, 0, n, w, wtile, &pk) : nullptr;
+            if (wk)
+                k->col_max_w(x, n, p.xsn, w, wk, pk, m);
+            else
+                k->col_max(x, n, p.xsn, w, m);
+            if (p.op == FS_SOFTMAX) {
+                if (wk)
+                    k->col_rexp_store_w(x, n, p.xsn, w, wk, pk, m, y, p.ysn, sum);
+                else
+                    k->col_rexp_store(x, n, p.xsn, w, m, y, p.ysn, sum);
+                bool finite = true;
+                for (int64_t c = 0; c < w; ++c) {
+                    off[c] = (T)(1.0 / sum[c]);
+                    finite = finite && __builtin_isfinite(off[c]);
+                }
+                if (wk && !finite)  /* y is 0 where masked; only a NaN or inf scale needs the mask (see rows) */
+                    k->col_scale_w(y, n, p.ysn, w, wk, pk, off);
+                else
+                    k->col_scale(y, n, p.ysn, w, off);
+                return;
+            }
+            if (wk)
+                k->col_rexp_sum_w(x, n, p.xsn, w, wk, pk, m, sum, count, nullptr, 1);
+            else
+                k->col_rexp_sum(x, n, p.xsn, w, m, sum, count, nullptr, 1);
         } else {
             /* softmax takes plain block sums; log_softmax and logsumexp leave out
              * x == block max and count it (for log1p). A column block of only
@@ -361,14 +546,24 @@ template <class T> struct ColumnTile {
             }
             for (int64_t r = 0; r < n; r += COL_BLOCK_ROWS) {
                 const int64_t len = n - r < COL_BLOCK_ROWS ? n - r : COL_BLOCK_ROWS;
-                k->col_max(x + r * p.xsn, len, p.xsn, w, bm);
+                int64_t pk = 0;
+                const uint8_t *wk = mk ? mask_rows(p, mk, wsi, r, len, w, wtile, &pk) : nullptr;
+                if (wk)
+                    k->col_max_w(x + r * p.xsn, len, p.xsn, w, wk, pk, bm);
+                else
+                    k->col_max(x + r * p.xsn, len, p.xsn, w, bm);
                 const T *next = r + COL_BLOCK_ROWS < n ? x + (r + COL_BLOCK_ROWS) * p.xsn : nullptr;
                 if (softmax) {
                     for (int64_t c = 0; c < w; ++c) {
                         off[c] = bm[c] == -__builtin_inf() ? T(0) : bm[c];
                         bcount[c] = 0.0;
                     }
-                    k->col_rexp_sum(x + r * p.xsn, len, p.xsn, w, off, bsum, nullptr, next, 0);
+                    if (wk)
+                        k->col_rexp_sum_w(x + r * p.xsn, len, p.xsn, w, wk, pk, off, bsum, nullptr, next, 0);
+                    else
+                        k->col_rexp_sum(x + r * p.xsn, len, p.xsn, w, off, bsum, nullptr, next, 0);
+                } else if (wk) {
+                    k->col_rexp_sum_w(x + r * p.xsn, len, p.xsn, w, wk, pk, bm, bsum, bcount, next, 1);
                 } else {
                     k->col_rexp_sum(x + r * p.xsn, len, p.xsn, w, bm, bsum, bcount, next, 1);
                 }
@@ -378,21 +573,34 @@ template <class T> struct ColumnTile {
             if (softmax) {
                 for (int64_t c = 0; c < w; ++c)  /* +inf in the column: NaN, as inf - inf */
                     off[c] = m[c] == (T)__builtin_inf() ? (T)__builtin_nan("") : (T)(1.0 / (sum[c] + count[c]));
-                k->col_rexp_scale_store[p.stream](x, n, p.xsn, w, m, off, y, p.ysn);
+                chunks([&](int64_t r0, int64_t len, const uint8_t *wk, int64_t pk) {
+                    if (wk)
+                        k->col_rexp_scale_store_w[p.stream](x + r0 * p.xsn, len, p.xsn, w, wk, pk, m, off,
+                                                            y + r0 * p.ysn, p.ysn);
+                    else
+                        k->col_rexp_scale_store[p.stream](x + r0 * p.xsn, len, p.xsn, w, m, off, y + r0 * p.ysn, p.ysn);
+                });
                 return;
             }
         }
         if (p.op == FS_LOG_SOFTMAX) {
             for (int64_t c = 0; c < w; ++c) off[c] = (T)log_softmax_offset(m[c], sum[c], count[c]);
-            k->col_shift_store[p.stream](x, n, p.xsn, w, m, off, y, p.ysn);
+            chunks([&](int64_t r0, int64_t len, const uint8_t *wk, int64_t pk) {
+                if (wk)
+                    k->col_shift_store_w[p.stream](x + r0 * p.xsn, len, p.xsn, w, wk, pk, m, off, y + r0 * p.ysn,
+                                                   p.ysn);
+                else
+                    k->col_shift_store[p.stream](x + r0 * p.xsn, len, p.xsn, w, m, off, y + r0 * p.ysn, p.ysn);
+            });
         } else {
             for (int64_t c = 0; c < w; ++c) y[c * ys_inner] = (T)((double)m[c] + log_sum(sum[c], count[c]));
         }
     }
 };
 
-template <class T> int run_columns(Plan<T> &p, const T *x, T *y, const Outer &o, int64_t ni, int64_t ys_inner,
-                                   int nthreads) {
+/* wsi: the mask's stride across the inner (column) dimension. */
+template <class T> int run_columns(Plan<T> &p, const T *x, const uint8_t *wm, T *y, const Outer &o, int64_t ni,
+                                   int64_t ys_inner, int64_t wsi, int nthreads) {
     typedef ColumnTile<T> Tile;
     const int64_t line = 64 / (int64_t)sizeof(T);
     /* Widest tile: all of a short column tile in cache, or TW for tall ones. */
@@ -405,10 +613,12 @@ template <class T> int run_columns(Plan<T> &p, const T *x, T *y, const Outer &o,
     }
     const int64_t ntiles = (ni + tile - 1) / tile;
     const int64_t items = o.count * ntiles;
+    const bool need_wtile = p.masked && wsi != 1;
     int error = 0;
     parallel(t, [&]() {
         Tile *ct = (Tile *)malloc(sizeof(Tile));
-        if (!ct) {
+        uint8_t *wtile = need_wtile ? (uint8_t *)malloc(Tile::WTILE) : nullptr;
+        if (!ct || (need_wtile && !wtile)) {
 #ifdef _OPENMP
 #pragma omp atomic write
 #endif
@@ -422,21 +632,23 @@ template <class T> int run_columns(Plan<T> &p, const T *x, T *y, const Outer &o,
             for (int64_t i = lo; i < hi; ++i) {
                 const int64_t c0 = j * tile;
                 const int64_t w = ni - c0 < tile ? ni - c0 : tile;
-                ct->run(p, x + it.xoff + c0, y + it.yoff + c0 * ys_inner, w, ys_inner);
+                ct->run(p, x + it.xoff + c0, y + it.yoff + c0 * ys_inner, w, ys_inner,
+                        p.masked ? wm + it.woff + c0 * wsi : nullptr, wsi, wtile);
                 if (++j == ntiles) {
                     j = 0;
                     it.next();
                 }
             }
-            free(ct);
         }
+        free(ct);
+        free(wtile);
     });
     return error ? -1 : 0;
 }
 
 template <class T>
-int run(int op, const KernelTable<T> *k, const char *xb, char *yb, int ndim, const int64_t *shape,
-        const int64_t *xst, const int64_t *yst, int axis, int nthreads) {
+int run(int op, const KernelTable<T> *k, const char *xb, char *yb, const uint8_t *w, int ndim, const int64_t *shape,
+        const int64_t *xst, const int64_t *yst, const int64_t *wst, int axis, int nthreads) {
     const int64_t isz = (int64_t)sizeof(T);
     const bool lse = op == FS_LOGSUMEXP;
     Plan<T> p;
@@ -445,6 +657,8 @@ int run(int op, const KernelTable<T> *k, const char *xb, char *yb, int ndim, con
     p.n = shape[axis];
     p.xsn = xst[axis] / isz;
     p.ysn = lse ? 0 : yst[axis] / isz;
+    p.masked = w != nullptr;
+    p.wsn = w ? wst[axis] : 0;
     const T *x = (const T *)xb;
     T *y = (T *)yb;
 
@@ -456,16 +670,19 @@ int run(int op, const KernelTable<T> *k, const char *xb, char *yb, int ndim, con
         if (d == axis) continue;
         if (shape[d] == 0) return 0;
         if (shape[d] == 1) continue;
-        int64_t xs = xst[d] / isz, ys = yst[d] / isz;
+        int64_t xs = xst[d] / isz, ys = yst[d] / isz, ws = w ? wst[d] : 0;
         if (xs < 0 && ys < 0) {
             x += (shape[d] - 1) * xs;
             y += (shape[d] - 1) * ys;
+            w += (shape[d] - 1) * ws;
             xs = -xs;
             ys = -ys;
+            ws = -ws;
         }
         o.shape[o.nd] = shape[d];
         o.xs[o.nd] = xs;
         o.ys[o.nd] = ys;
+        o.ws[o.nd] = ws;
         o.count *= shape[d];
         o.nd++;
     }
@@ -480,6 +697,8 @@ int run(int op, const KernelTable<T> *k, const char *xb, char *yb, int ndim, con
     if (p.xsn < 0 && (lse || p.ysn < 0)) {  /* reverse the axis too: same slice, other order */
         x += (p.n - 1) * p.xsn;
         p.xsn = -p.xsn;
+        w += (p.n - 1) * p.wsn;
+        p.wsn = -p.wsn;
         if (!lse) {
             y += (p.n - 1) * p.ysn;
             p.ysn = -p.ysn;
@@ -493,17 +712,21 @@ int run(int op, const KernelTable<T> *k, const char *xb, char *yb, int ndim, con
             t = o.shape[j]; o.shape[j] = o.shape[j - 1]; o.shape[j - 1] = t;
             t = o.xs[j]; o.xs[j] = o.xs[j - 1]; o.xs[j - 1] = t;
             t = o.ys[j]; o.ys[j] = o.ys[j - 1]; o.ys[j - 1] = t;
+            t = o.ws[j]; o.ws[j] = o.ws[j - 1]; o.ws[j - 1] = t;
         }
     int nd = 0;
     for (int d = 0; d < o.nd; ++d) {
-        if (nd > 0 && o.xs[nd - 1] == o.xs[d] * o.shape[d] && o.ys[nd - 1] == o.ys[d] * o.shape[d]) {
+        if (nd > 0 && o.xs[nd - 1] == o.xs[d] * o.shape[d] && o.ys[nd - 1] == o.ys[d] * o.shape[d] &&
+            o.ws[nd - 1] == o.ws[d] * o.shape[d]) {
             o.shape[nd - 1] *= o.shape[d];
             o.xs[nd - 1] = o.xs[d];
             o.ys[nd - 1] = o.ys[d];
+            o.ws[nd - 1] = o.ws[d];
         } else {
             o.shape[nd] = o.shape[d];
             o.xs[nd] = o.xs[d];
             o.ys[nd] = o.ys[d];
+            o.ws[nd] = o.ws[d];
             nd++;
         }
     }
@@ -517,19 +740,20 @@ int run(int op, const KernelTable<T> *k, const char *xb, char *yb, int ndim, con
     if (p.xsn != 1) {
         for (int d = o.nd - 1; d >= 0; --d) {
             if (o.xs[d] == 1 && (lse || o.ys[d] == 1)) {
-                const int64_t ni = o.shape[d], ys_inner = o.ys[d];
+                const int64_t ni = o.shape[d], ys_inner = o.ys[d], wsi = o.ws[d];
                 for (int e = d; e + 1 < o.nd; ++e) {
                     o.shape[e] = o.shape[e + 1];
                     o.xs[e] = o.xs[e + 1];
                     o.ys[e] = o.ys[e + 1];
+                    o.ws[e] = o.ws[e + 1];
                 }
                 o.nd--;
                 o.count /= ni;
-                return run_columns(p, x, y, o, ni, ys_inner, nthreads);
+                return run_columns(p, x, w, y, o, ni, ys_inner, wsi, nthreads);
             }
         }
     }
-    return run_rows(p, x, y, o, nthreads);
+    return run_rows(p, x, w, y, o, nthreads);
 }
 
 }  // namespace
@@ -544,10 +768,13 @@ extern "C" void fs_exp_nonpos(int dtype, const char *x, char *y, int64_t n) {
         tier->f64.exp_nonpos((const double *)x, n, (double *)y);
 }
 
-extern "C" int fs_run(int op, int dtype, const char *x, char *y, int ndim, const int64_t *shape,
-                      const int64_t *x_strides, const int64_t *y_strides, int axis, int num_threads) {
+extern "C" int fs_run(int op, int dtype, const char *x, char *y, const uint8_t *where, int ndim, const int64_t *shape,
+                      const int64_t *x_strides, const int64_t *y_strides, const int64_t *where_strides, int axis,
+                      int num_threads) {
     const Tier *tier = fs_current_tier();
     if (dtype == FS_FLOAT32)
-        return run<float>(op, &tier->f32, x, y, ndim, shape, x_strides, y_strides, axis, num_threads);
-    return run<double>(op, &tier->f64, x, y, ndim, shape, x_strides, y_strides, axis, num_threads);
+        return run<float>(op, &tier->f32, x, y, where, ndim, shape, x_strides, y_strides, where_strides, axis,
+                          num_threads);
+    return run<double>(op, &tier->f64, x, y, where, ndim, shape, x_strides, y_strides, where_strides, axis,
+                       num_threads);
 }

@@ -25,19 +25,26 @@ void fs_exp_nonpos(int dtype, const char *x, char *y, int64_t n);
 
 /* Reduce x over `axis`. x and y share `shape` (for logsumexp y is the
  * keepdims result: its stride along axis is ignored). Strides are in bytes and
- * multiples of the item size. Call without the GIL. Returns 0, or -1 when
- * scratch memory could not be allocated (y may then be partly written). */
-int fs_run(int op, int dtype, const char *x, char *y, int ndim, const int64_t *shape,
-           const int64_t *x_strides, const int64_t *y_strides, int axis, int num_threads);
+ * multiples of the item size. `where` (or null) is a mask of x's shape, one
+ * byte per element (nonzero: the element takes part; NumPy bool), with its own
+ * byte strides (any, 0 for broadcast dimensions); elements that take no part
+ * are left out of the reduction and give 0 (softmax) or -inf (log_softmax).
+ * Call without the GIL. Returns 0, or -1 when scratch memory could not be
+ * allocated (y may then be partly written). */
+int fs_run(int op, int dtype, const char *x, char *y, const uint8_t *where, int ndim, const int64_t *shape,
+           const int64_t *x_strides, const int64_t *y_strides, const int64_t *where_strides, int axis,
+           int num_threads);
 
 /* Gradient of softmax (op FS_SOFTMAX: dx = y * (g - sum(g * y))) or log_softmax
  * (FS_LOG_SOFTMAX: dx = g - exp(y) * sum(g)) over `axis`; y, g and dx share
- * `shape`. Returns 0, -1 (no scratch memory), or FS_BAD_LOG_SOFTMAX_INPUT
- * when a y is above 0 (nothing written). Call without the GIL. */
+ * `shape`. `where` (or null): the forward's mask, as in fs_run; the sums run
+ * over the elements that take part and dx is 0 at the others. Returns 0, -1
+ * (no scratch memory), or FS_BAD_LOG_SOFTMAX_INPUT when a y that takes part is
+ * above 0 (nothing written). Call without the GIL. */
 enum { FS_BAD_LOG_SOFTMAX_INPUT = 2 };
-int fs_run_backward(int op, int dtype, const char *y, const char *g, char *dx, int ndim, const int64_t *shape,
-                    const int64_t *y_strides, const int64_t *g_strides, const int64_t *dx_strides, int axis,
-                    int num_threads);
+int fs_run_backward(int op, int dtype, const char *y, const char *g, char *dx, const uint8_t *where, int ndim,
+                    const int64_t *shape, const int64_t *y_strides, const int64_t *g_strides,
+                    const int64_t *dx_strides, const int64_t *where_strides, int axis, int num_threads);
 
 #ifdef __cplusplus
 }

@@ -59,6 +59,34 @@ template <class T> struct KernelTable {
     void (*col_log_softmax_grad[2])(const T *y, int64_t py, const T *g, int64_t pg, int64_t n, int64_t w,
                                     const T *s, T *dx, int64_t pd);
     T (*col_pos_max)(const T *y, int64_t n, int64_t py, int64_t w);
+
+    /* where= masks: the same kernels with a mask, one byte per element (nonzero:
+     * the element takes part). Rows: w runs alongside x (contiguous). Column
+     * tiles: row r's bytes at mk + r * pk (pk may be 0), contiguous across the
+     * tile. Elements that take no part are left out of max, sum and count, and
+     * the writing kernels put 0 (softmax) or -inf (log_softmax) there. */
+    T (*max_w)(const T *x, const uint8_t *w, int64_t n);
+    double (*rexp_store_w)(const T *x, const uint8_t *w, int64_t n, T m, T *y, const T *next);
+    double (*rexp_sum_excl_w)(const T *x, const uint8_t *w, int64_t n, T m, double *count, const T *next, int exact);
+    void (*scale_store_w[2])(const T *e, const uint8_t *w, int64_t n, T s, T *y);
+    void (*rexp_scale_store_w[2])(const T *x, const uint8_t *w, int64_t n, T m, T s, T *y);
+    void (*shift_store_w[2])(const T *x, const uint8_t *w, int64_t n, T m, T c, T *y);
+    void (*small_rows_w)(int op, const T *x, int64_t px, const uint8_t *w, int64_t pw, T *y, int64_t py, int64_t n,
+                         int64_t rows);
+    void (*col_max_w)(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk, T *m);
+    void (*col_rexp_store_w)(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk, const T *m,
+                             T *y, int64_t py, double *sum);
+    void (*col_rexp_sum_w)(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk, const T *m,
+                           double *sum, double *count, const T *next, int exact);
+    void (*col_scale_w)(T *y, int64_t n, int64_t py, int64_t w, const uint8_t *mk, int64_t pk, const T *s);
+    void (*col_rexp_scale_store_w[2])(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
+                                      const T *m, const T *s, T *y, int64_t py);
+    void (*col_shift_store_w[2])(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
+                                 const T *m, const T *off, T *y, int64_t py);
+    /* backward with a mask: sums over the elements that take part; dx is 0 elsewhere */
+    double (*dot_w)(const T *a, const T *b, const uint8_t *w, int64_t n);
+    void (*softmax_grad_w[2])(const T *y, const T *g, const uint8_t *w, int64_t n, T d, T *dx);
+    void (*log_softmax_grad_w[2])(const T *y, const T *g, const uint8_t *w, int64_t n, T s, T *dx);
 };
 
 struct Tier {

@@ -10,6 +10,14 @@
  * kernels do the same with four rows at a time per vector of columns.
  */
 
+/* The masked and unmasked kernels share one templated body (the *_t
+ * functions); forcing it inline into each table entry keeps the unmasked
+ * entries compiled as one function each, as they were before masks, so the
+ * compiler's inlining choices inside them (the exp) do not shift. */
+#ifndef FS_BODY
+#define FS_BODY inline __attribute__((always_inline))
+#endif
+
 template <class K> struct Kernels {
     typedef typename K::T T;
     typedef typename K::V V;
@@ -61,6 +69,16 @@ template <class K> struct Kernels {
     static inline void st(T *p, V v, int64_t k) {
         if (k == W) K::store(p, v); else K::store_part(p, v, k);
     }
+    /* where= masks (MK true): w holds one byte per element, nonzero = the element
+     * takes part; keep() puts `fill` in the lanes that do not. With MK false
+     * these fold away, so the unmasked kernels are the code they always were. */
+    static FS_BODY typename K::M wm(const uint8_t *w, int64_t k) {
+        return k == W ? K::mask_load(w) : K::mask_load_part(w, k);
+    }
+    template <bool MK> static FS_BODY V keep(const uint8_t *w, int64_t k, V v, T fill) {
+        if constexpr (MK) return K::select(wm(w, k), v, K::set1(fill));
+        else return v;
+    }
     template <class F> static inline void each_vector(int64_t w, F f) {
         int64_t c = 0;
         for (; c + W <= w; c += W) f(c, (int64_t)W);
@@ -95,17 +113,20 @@ template <class K> struct Kernels {
         if (NT) K::stream_fence();
     }
 
-    static T max(const T *x, int64_t n) {
-        V a0 = K::set1(neg_inf()), a1 = a0, a2 = a0, a3 = a0;
+    static T max(const T *x, int64_t n) { return max_t<false>(x, nullptr, n); }
+    static T max_w(const T *x, const uint8_t *w, int64_t n) { return max_t<true>(x, w, n); }
+    template <bool MK> static FS_BODY T max_t(const T *x, const uint8_t *w, int64_t n) {
+        const T ni = neg_inf();
+        V a0 = K::set1(ni), a1 = a0, a2 = a0, a3 = a0;
         int64_t i = 0;
         for (; i + 4 * W <= n; i += 4 * W) {
-            a0 = K::max(a0, K::load(x + i));
-            a1 = K::max(a1, K::load(x + i + W));
-            a2 = K::max(a2, K::load(x + i + 2 * W));
-            a3 = K::max(a3, K::load(x + i + 3 * W));
+            a0 = K::max(a0, keep<MK>(w + i, W, K::load(x + i), ni));
+            a1 = K::max(a1, keep<MK>(w + i + W, W, K::load(x + i + W), ni));
+            a2 = K::max(a2, keep<MK>(w + i + 2 * W, W, K::load(x + i + 2 * W), ni));
+            a3 = K::max(a3, keep<MK>(w + i + 3 * W, W, K::load(x + i + 3 * W), ni));
         }
-        for (; i + W <= n; i += W) a0 = K::max(a0, K::load(x + i));
-        if (i < n) a1 = K::max(a1, K::load_part(x + i, n - i, neg_inf()));
+        for (; i + W <= n; i += W) a0 = K::max(a0, keep<MK>(w + i, W, K::load(x + i), ni));
+        if (i < n) a1 = K::max(a1, keep<MK>(w + i, n - i, K::load_part(x + i, n - i, ni), ni));
         return K::hmax(K::max(K::max(a0, a1), K::max(a2, a3)));
     }
 
@@ -113,15 +134,23 @@ template <class K> struct Kernels {
      * float32, compensated double lanes for float64), so even n equal terms
      * sum to within ~1 ulp; the order depends only on n. */
     static double rexp_store(const T *x, int64_t n, T m, T *y, const T *next) {
+        return rexp_store_t<false>(x, nullptr, n, m, y, next);
+    }
+    /* masked: elements that take no part store and add 0 */
+    static double rexp_store_w(const T *x, const uint8_t *w, int64_t n, T m, T *y, const T *next) {
+        return rexp_store_t<true>(x, w, n, m, y, next);
+    }
+    template <bool MK>
+    static FS_BODY double rexp_store_t(const T *x, const uint8_t *w, int64_t n, T m, T *y, const T *next) {
         const V vm = K::set1(m);
         typename K::Acc acc = K::acc_zero();
         int64_t i = 0;
         auto four = [&](int64_t j) {  /* exp of x[j, j + 4W), stored; returns their tree sum */
             prefetch(next ? next + j : nullptr);
-            V e0 = K::exp_nonpos(K::sub(K::load(x + j), vm));
-            V e1 = K::exp_nonpos(K::sub(K::load(x + j + W), vm));
-            V e2 = K::exp_nonpos(K::sub(K::load(x + j + 2 * W), vm));
-            V e3 = K::exp_nonpos(K::sub(K::load(x + j + 3 * W), vm));
+            V e0 = keep<MK>(w + j, W, K::exp_nonpos(K::sub(K::load(x + j), vm)), T(0));
+            V e1 = keep<MK>(w + j + W, W, K::exp_nonpos(K::sub(K::load(x + j + W), vm)), T(0));
+            V e2 = keep<MK>(w + j + 2 * W, W, K::exp_nonpos(K::sub(K::load(x + j + 2 * W), vm)), T(0));
+            V e3 = keep<MK>(w + j + 3 * W, W, K::exp_nonpos(K::sub(K::load(x + j + 3 * W), vm)), T(0));
             K::store(y + j, e0);
             K::store(y + j + W, e1);
             K::store(y + j + 2 * W, e2);
@@ -132,7 +161,7 @@ template <class K> struct Kernels {
         for (; i + 4 * W <= n; i += 4 * W) K::acc_add(acc, four(i));
         for (; i < n; i += W) {  /* -inf fill: exp gives 0 in the unused lanes */
             const int64_t k = n - i < W ? n - i : (int64_t)W;
-            V e = K::exp_nonpos(K::sub(ld(x + i, k, neg_inf()), vm));
+            V e = keep<MK>(w + i, k, K::exp_nonpos(K::sub(ld(x + i, k, neg_inf()), vm)), T(0));
             st(y + i, e, k);
             K::acc_add(acc, e);
         }
@@ -144,9 +173,18 @@ template <class K> struct Kernels {
      * The count may include tail lanes when m == -inf; every caller then gets
      * NaN or -inf whatever the count, so it is not masked. */
     static double rexp_sum_excl(const T *x, int64_t n, T m, double *count, const T *next, int exact) {
-        return exact ? rexp_sum_excl_t<true>(x, n, m, count, next) : rexp_sum_excl_t<false>(x, n, m, count, next);
+        return exact ? rexp_sum_excl_t<true, false>(x, nullptr, n, m, count, next)
+                     : rexp_sum_excl_t<false, false>(x, nullptr, n, m, count, next);
     }
-    template <bool EXACT> static double rexp_sum_excl_t(const T *x, int64_t n, T m, double *count, const T *next) {
+    /* masked: elements that take no part are neither summed nor counted */
+    static double rexp_sum_excl_w(const T *x, const uint8_t *w, int64_t n, T m, double *count, const T *next,
+                                  int exact) {
+        return exact ? rexp_sum_excl_t<true, true>(x, w, n, m, count, next)
+                     : rexp_sum_excl_t<false, true>(x, w, n, m, count, next);
+    }
+    template <bool EXACT, bool MK>
+    static double rexp_sum_excl_t(const T *x, const uint8_t *w, int64_t n, T m, double *count,
+                                         const T *next) {
         const V vm = K::set1(m), nm = K::set1(-m);
         typename K::Acc acc = K::acc_zero();
         V c0 = K::set1(T(0)), c1 = c0;
@@ -154,19 +192,21 @@ template <class K> struct Kernels {
         for (; i + 4 * W <= n; i += 4 * W) {
             prefetch(next ? next + i : nullptr);
             V x0 = K::load(x + i), x1 = K::load(x + i + W), x2 = K::load(x + i + 2 * W), x3 = K::load(x + i + 3 * W);
-            V e0 = K::zero_where_eq(term<EXACT>(x0, vm, nm), x0, vm);
-            V e1 = K::zero_where_eq(term<EXACT>(x1, vm, nm), x1, vm);
-            V e2 = K::zero_where_eq(term<EXACT>(x2, vm, nm), x2, vm);
-            V e3 = K::zero_where_eq(term<EXACT>(x3, vm, nm), x3, vm);
+            V e0 = keep<MK>(w + i, W, K::zero_where_eq(term<EXACT>(x0, vm, nm), x0, vm), T(0));
+            V e1 = keep<MK>(w + i + W, W, K::zero_where_eq(term<EXACT>(x1, vm, nm), x1, vm), T(0));
+            V e2 = keep<MK>(w + i + 2 * W, W, K::zero_where_eq(term<EXACT>(x2, vm, nm), x2, vm), T(0));
+            V e3 = keep<MK>(w + i + 3 * W, W, K::zero_where_eq(term<EXACT>(x3, vm, nm), x3, vm), T(0));
             K::acc_add(acc, K::add(K::add(e0, e1), K::add(e2, e3)));
-            c0 = K::add(c0, K::add(K::one_where_eq(x0, vm), K::one_where_eq(x1, vm)));
-            c1 = K::add(c1, K::add(K::one_where_eq(x2, vm), K::one_where_eq(x3, vm)));
+            c0 = K::add(c0, K::add(keep<MK>(w + i, W, K::one_where_eq(x0, vm), T(0)),
+                                   keep<MK>(w + i + W, W, K::one_where_eq(x1, vm), T(0))));
+            c1 = K::add(c1, K::add(keep<MK>(w + i + 2 * W, W, K::one_where_eq(x2, vm), T(0)),
+                                   keep<MK>(w + i + 3 * W, W, K::one_where_eq(x3, vm), T(0))));
         }
         for (; i < n; i += W) {
             const int64_t k = n - i < W ? n - i : (int64_t)W;
             V x0 = ld(x + i, k, neg_inf());
-            K::acc_add(acc, K::zero_where_eq(term<EXACT>(x0, vm, nm), x0, vm));
-            c0 = K::add(c0, K::one_where_eq(x0, vm));
+            K::acc_add(acc, keep<MK>(w + i, k, K::zero_where_eq(term<EXACT>(x0, vm, nm), x0, vm), T(0)));
+            c0 = K::add(c0, keep<MK>(w + i, k, K::one_where_eq(x0, vm), T(0)));
         }
         *count = hsum(K::add(c0, c1));  /* whole numbers: exact */
         return acc_total(acc) * unscale;
@@ -174,12 +214,17 @@ template <class K> struct Kernels {
 
     /* ---- backward (gradients of softmax and log_softmax) ---- */
 
-    /* sum of a * b (b null: of a), tree of four then the accumulator, as rexp_store */
-    static double dot(const T *a, const T *b, int64_t n) {
+    /* sum of a * b (b null: of a), tree of four then the accumulator, as rexp_store;
+     * dot_w: over the elements the mask w lets through only */
+    static double dot(const T *a, const T *b, int64_t n) { return dot_t<false>(a, b, nullptr, n); }
+    static double dot_w(const T *a, const T *b, const uint8_t *w, int64_t n) { return dot_t<true>(a, b, w, n); }
+    template <bool MK> static FS_BODY double dot_t(const T *a, const T *b, const uint8_t *w, int64_t n) {
         typename K::Acc acc = K::acc_zero();
         auto term = [&](int64_t i, int64_t k) {
-            V va = ld(a + i, k, T(0));
-            return b ? K::mul(va, ld(b + i, k, T(0))) : va;
+            /* the mask goes on the inputs, not the product: the compiler may fuse
+             * the product into the sum's add, and must be able to in both variants */
+            V va = keep<MK>(w + i, k, ld(a + i, k, T(0)), T(0));
+            return b ? K::mul(va, keep<MK>(w + i, k, ld(b + i, k, T(0)), T(0))) : va;
         };
         int64_t i = 0;
         for (; i + 4 * W <= n; i += 4 * W)
@@ -188,18 +233,28 @@ template <class K> struct Kernels {
         return acc_total(acc);
     }
 
-    /* softmax: dx = y * (g - d), d = sum(g * y) */
-    template <bool NT> static void softmax_grad(const T *y, const T *g, int64_t n, T d, T *dx) {
+    /* softmax: dx = y * (g - d), d = sum(g * y); masked (MK): 0 where w is 0 */
+    template <bool NT, bool MK = false>
+    static FS_BODY void softmax_grad(const T *y, const T *g, const uint8_t *w, int64_t n, T d, T *dx) {
         const V vd = K::set1(d);
-        map_store<NT>(dx, n, [&](int64_t i, int64_t k) { return K::mul(ld(y + i, k, T(0)), K::sub(ld(g + i, k, T(0)), vd)); });
+        map_store<NT>(dx, n, [&](int64_t i, int64_t k) {
+            return keep<MK>(w + i, k, K::mul(ld(y + i, k, T(0)), K::sub(ld(g + i, k, T(0)), vd)), T(0));
+        });
+    }
+    template <bool NT> static void softmax_grad_u(const T *y, const T *g, int64_t n, T d, T *dx) {
+        softmax_grad<NT, false>(y, g, nullptr, n, d, dx);
     }
 
-    /* log_softmax: dx = g - exp(y) * s, s = sum(g), y <= 0 */
-    template <bool NT> static void log_softmax_grad(const T *y, const T *g, int64_t n, T s, T *dx) {
+    /* log_softmax: dx = g - exp(y) * s, s = sum(g), y <= 0; masked (MK): 0 where w is 0 */
+    template <bool NT, bool MK = false>
+    static FS_BODY void log_softmax_grad(const T *y, const T *g, const uint8_t *w, int64_t n, T s, T *dx) {
         const V vs = K::set1(s);
         map_store<NT>(dx, n, [&](int64_t i, int64_t k) {
-            return K::sub(ld(g + i, k, T(0)), K::mul(K::exp_nonpos(ld(y + i, k, T(0))), vs));
+            return keep<MK>(w + i, k, K::sub(ld(g + i, k, T(0)), K::mul(K::exp_nonpos(ld(y + i, k, T(0))), vs)), T(0));
         });
+    }
+    template <bool NT> static void log_softmax_grad_u(const T *y, const T *g, int64_t n, T s, T *dx) {
+        log_softmax_grad<NT, false>(y, g, nullptr, n, s, dx);
     }
 
     /* ---- backward column tiles: n rows of w contiguous columns; row r of an
@@ -328,22 +383,37 @@ template <class K> struct Kernels {
         map_store<false>(y, n, [&](int64_t i, int64_t k) { return K::exp_nonpos(ld(x + i, k, T(0))); });
     }
 
-    template <bool NT> static void scale_store(const T *e, int64_t n, T s, T *y) {
+    /* The writing kernels; the masked ones (MK) write 0 (softmax) or -inf
+     * (log_softmax) where an element takes no part, whatever x holds there. */
+    template <bool NT, bool MK = false> static FS_BODY void scale_store(const T *e, const uint8_t *w, int64_t n, T s, T *y) {
         const V vs = K::set1(s);
-        map_store<NT>(y, n, [&](int64_t i, int64_t k) { return K::mul(ld(e + i, k, T(0)), vs); });
+        map_store<NT>(y, n, [&](int64_t i, int64_t k) { return keep<MK>(w + i, k, K::mul(ld(e + i, k, T(0)), vs), T(0)); });
+    }
+    template <bool NT> static void scale_store_u(const T *e, int64_t n, T s, T *y) {
+        scale_store<NT, false>(e, nullptr, n, s, y);
     }
 
-    template <bool NT> static void rexp_scale_store(const T *x, int64_t n, T m, T s, T *y) {
+    template <bool NT, bool MK = false>
+    static FS_BODY void rexp_scale_store(const T *x, const uint8_t *w, int64_t n, T m, T s, T *y) {
         const V vm = K::set1(m), vs = K::set1(s);
         map_store<NT>(y, n, [&](int64_t i, int64_t k) {
-            return K::mul(K::exp_nonpos(K::sub(ld(x + i, k, neg_inf()), vm)), vs);
+            return keep<MK>(w + i, k, K::mul(K::exp_nonpos(K::sub(ld(x + i, k, neg_inf()), vm)), vs), T(0));
         });
+    }
+    template <bool NT> static void rexp_scale_store_u(const T *x, int64_t n, T m, T s, T *y) {
+        rexp_scale_store<NT, false>(x, nullptr, n, m, s, y);
     }
 
     /* (x - m) - c: x - m is exact or rounds once, and never cancels against c. */
-    template <bool NT> static void shift_store(const T *x, int64_t n, T m, T c, T *y) {
+    template <bool NT, bool MK = false>
+    static FS_BODY void shift_store(const T *x, const uint8_t *w, int64_t n, T m, T c, T *y) {
         const V vm = K::set1(m), vc = K::set1(c);
-        map_store<NT>(y, n, [&](int64_t i, int64_t k) { return K::sub(K::sub(ld(x + i, k, T(0)), vm), vc); });
+        map_store<NT>(y, n, [&](int64_t i, int64_t k) {
+            return keep<MK>(w + i, k, K::sub(K::sub(ld(x + i, k, T(0)), vm), vc), neg_inf());
+        });
+    }
+    template <bool NT> static void shift_store_u(const T *x, int64_t n, T m, T c, T *y) {
+        shift_store<NT, false>(x, nullptr, n, m, c, y);
     }
 
     /* ---- many short rows (n <= 8W): each row stays in registers ---- */
@@ -355,32 +425,43 @@ template <class K> struct Kernels {
         return e[0];
     }
 
-    template <int NV> static void small_rows_nv(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n,
-                                                int64_t rows) {
+    /* MK: row r's mask bytes at w + r * pw (see keep()). */
+    template <int NV, bool MK> static void small_rows_nv(int op, const T *x, int64_t px, const uint8_t *w, int64_t pw,
+                                                         T *y, int64_t py, int64_t n, int64_t rows) {
         const int64_t tail = n - (int64_t)(NV - 1) * W;
         for (int64_t r = 0; r < rows; ++r, x += px, y += py) {
             V v[NV], e[NV];
+            typename K::M wk[NV];
             for (int i = 0; i < NV; ++i) v[i] = i + 1 < NV ? K::load(x + i * W) : K::load_part(x + i * W, tail, neg_inf());
-            V mv = v[0];
-            for (int i = 1; i < NV; ++i) mv = K::max(mv, v[i]);
+            if constexpr (MK) {
+                for (int i = 0; i < NV; ++i) wk[i] = i + 1 < NV ? K::mask_load(w + i * W) : K::mask_load_part(w + i * W, tail);
+                w += pw;
+            }
+            /* lanes of wk that take no part: fill (MK only) */
+            auto kp = [&](int i, V a, T fill) {
+                if constexpr (MK) return K::select(wk[i], a, K::set1(fill));
+                else return a;
+            };
+            V mv = kp(0, v[0], neg_inf());
+            for (int i = 1; i < NV; ++i) mv = K::max(mv, kp(i, v[i], neg_inf()));
             const T m = K::hmax(mv);
             mv = K::set1(m);
             if (op == 0) {  /* softmax */
-                for (int i = 0; i < NV; ++i) e[i] = K::exp_nonpos(K::sub(v[i], mv));
+                for (int i = 0; i < NV; ++i) e[i] = kp(i, K::exp_nonpos(K::sub(v[i], mv)), T(0));
                 V s[NV];
                 for (int i = 0; i < NV; ++i) s[i] = e[i];
                 const V inv = K::set1(T(1) / K::hadd(tree_sum<NV>(s)));  /* a tree of <= 8W terms: T is enough */
                 for (int i = 0; i < NV; ++i) {
-                    if (i + 1 < NV) K::store(y + i * W, K::mul(e[i], inv));
-                    else K::store_part(y + i * W, K::mul(e[i], inv), tail);
+                    if (i + 1 < NV) K::store(y + i * W, kp(i, K::mul(e[i], inv), T(0)));
+                    else K::store_part(y + i * W, kp(i, K::mul(e[i], inv), T(0)), tail);
                 }
                 continue;
             }
             V c = K::set1(T(0));
             const V neg_m = K::sub(c, mv);
             for (int i = 0; i < NV; ++i) {
-                e[i] = K::zero_where_eq(exp_log_term(v[i], mv, neg_m), v[i], mv);
-                c = K::add(c, K::one_where_eq(v[i], mv));
+                e[i] = kp(i, K::zero_where_eq(exp_log_term(v[i], mv, neg_m), v[i], mv), T(0));
+                c = K::add(c, kp(i, K::one_where_eq(v[i], mv), T(0)));
             }
             const double rest = (double)K::hadd(tree_sum<NV>(e)) * unscale + ((double)K::hadd(c) - 1.0);
             if (op == 2) {  /* logsumexp */
@@ -389,31 +470,48 @@ template <class K> struct Kernels {
             }
             const V off = K::set1((T)(m == __builtin_inf() ? __builtin_nan("") : __builtin_log1p(rest)));
             for (int i = 0; i < NV; ++i) {
-                V o = K::sub(K::sub(v[i], mv), off);
+                V o = kp(i, K::sub(K::sub(v[i], mv), off), neg_inf());
                 if (i + 1 < NV) K::store(y + i * W, o);
                 else K::store_part(y + i * W, o, tail);
             }
         }
     }
 
-    static void small_rows(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t rows) {
+    template <bool MK> static FS_BODY void small_rows_t(int op, const T *x, int64_t px, const uint8_t *w, int64_t pw,
+                                                       T *y, int64_t py, int64_t n, int64_t rows) {
         switch ((n + W - 1) / W) {
-        case 1: small_rows_nv<1>(op, x, px, y, py, n, rows); break;
-        case 2: small_rows_nv<2>(op, x, px, y, py, n, rows); break;
-        case 3: small_rows_nv<3>(op, x, px, y, py, n, rows); break;
-        case 4: small_rows_nv<4>(op, x, px, y, py, n, rows); break;
-        case 5: small_rows_nv<5>(op, x, px, y, py, n, rows); break;
-        case 6: small_rows_nv<6>(op, x, px, y, py, n, rows); break;
-        case 7: small_rows_nv<7>(op, x, px, y, py, n, rows); break;
-        default: small_rows_nv<8>(op, x, px, y, py, n, rows); break;
+        case 1: small_rows_nv<1, MK>(op, x, px, w, pw, y, py, n, rows); break;
+        case 2: small_rows_nv<2, MK>(op, x, px, w, pw, y, py, n, rows); break;
+        case 3: small_rows_nv<3, MK>(op, x, px, w, pw, y, py, n, rows); break;
+        case 4: small_rows_nv<4, MK>(op, x, px, w, pw, y, py, n, rows); break;
+        case 5: small_rows_nv<5, MK>(op, x, px, w, pw, y, py, n, rows); break;
+        case 6: small_rows_nv<6, MK>(op, x, px, w, pw, y, py, n, rows); break;
+        case 7: small_rows_nv<7, MK>(op, x, px, w, pw, y, py, n, rows); break;
+        default: small_rows_nv<8, MK>(op, x, px, w, pw, y, py, n, rows); break;
         }
+    }
+    static void small_rows(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t rows) {
+        small_rows_t<false>(op, x, px, nullptr, 0, y, py, n, rows);
+    }
+    static void small_rows_w(int op, const T *x, int64_t px, const uint8_t *w, int64_t pw, T *y, int64_t py, int64_t n,
+                             int64_t rows) {
+        small_rows_t<true>(op, x, px, w, pw, y, py, n, rows);
     }
 
     /* ---- column tiles: n rows of w <= COL_TILE contiguous columns, row r at
      * x + r * px. Rows outside, columns inside: each row segment is read as
      * one contiguous stream; per-column state lives in small arrays (L1). ---- */
 
+    /* Masked column kernels (MK): row r's mask bytes for the tile's columns are
+     * at mk + r * pk (pk may be 0: one mask row for every row). */
     static void col_max(const T *x, int64_t n, int64_t px, int64_t w, T *m) {
+        col_max_t<false>(x, n, px, w, nullptr, 0, m);
+    }
+    static void col_max_w(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk, T *m) {
+        col_max_t<true>(x, n, px, w, mk, pk, m);
+    }
+    template <bool MK>
+    static FS_BODY void col_max_t(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk, T *m) {
         for (int64_t g0 = 0; g0 < w; g0 += 4 * W) {
             int64_t k[4];
             V acc[4];
@@ -428,7 +526,9 @@ template <class K> struct Kernels {
                     for (int j = 0; j < 4; ++j)
                         if (k[j]) __builtin_prefetch(x + (r + COL_PREFETCH_ROWS) * px + g0 + j * W, 0, 3);
                 for (int j = 0; j < 4; ++j)
-                    if (k[j]) acc[j] = K::max(acc[j], ld(x + r * px + g0 + j * W, k[j], neg_inf()));
+                    if (k[j])
+                        acc[j] = K::max(acc[j], keep<MK>(mk + r * pk + g0 + j * W, k[j],
+                                                         ld(x + r * px + g0 + j * W, k[j], neg_inf()), neg_inf()));
             }
             for (int j = 0; j < 4; ++j)
                 if (k[j]) st(m + g0 + j * W, acc[j], k[j]);
@@ -478,8 +578,17 @@ template <class K> struct Kernels {
 
     static void col_rexp_store(const T *x, int64_t n, int64_t px, int64_t w, const T *m, T *y, int64_t py,
                                double *sum) {
+        col_rexp_store_t<false>(x, n, px, w, nullptr, 0, m, y, py, sum);
+    }
+    static void col_rexp_store_w(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
+                                 const T *m, T *y, int64_t py, double *sum) {
+        col_rexp_store_t<true>(x, n, px, w, mk, pk, m, y, py, sum);
+    }
+    template <bool MK>
+    static FS_BODY void col_rexp_store_t(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
+                                        const T *m, T *y, int64_t py, double *sum) {
         col_sum(n, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &) {
-            V e = K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv));
+            V e = keep<MK>(mk + r * pk + c, k, K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv)), T(0));
             st(y + r * py + c, e, k);
             return e;
         });
@@ -490,58 +599,90 @@ template <class K> struct Kernels {
      * Without count: the plain sums of exp(x - m). */
     static void col_rexp_sum(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count,
                              const T *next, int exact) {
+        col_rexp_sum_m<false>(x, n, px, w, nullptr, 0, m, sum, count, next, exact);
+    }
+    static void col_rexp_sum_w(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
+                               const T *m, double *sum, double *count, const T *next, int exact) {
+        col_rexp_sum_m<true>(x, n, px, w, mk, pk, m, sum, count, next, exact);
+    }
+    template <bool MK>
+    static FS_BODY void col_rexp_sum_m(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
+                                      const T *m, double *sum, double *count, const T *next, int exact) {
         if (!count) {  /* the plain sum of exp(x - m) (unscaled) */
             col_sum(n, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &) {
                 if (next) __builtin_prefetch(next + r * px + c, 0, 3);
-                return K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv));
+                return keep<MK>(mk + r * pk + c, k, K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv)), T(0));
             });
             return;
         }
         if (exact)
-            col_rexp_sum_t<true>(x, n, px, w, m, sum, count, next);
+            col_rexp_sum_t<true, MK>(x, n, px, w, mk, pk, m, sum, count, next);
         else
-            col_rexp_sum_t<false>(x, n, px, w, m, sum, count, next);
+            col_rexp_sum_t<false, MK>(x, n, px, w, mk, pk, m, sum, count, next);
         for (int64_t c = 0; c < w; ++c) sum[c] *= unscale;
     }
-    template <bool EXACT>
-    static void col_rexp_sum_t(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count,
-                               const T *next) {
+    template <bool EXACT, bool MK>
+    static void col_rexp_sum_t(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
+                               const T *m, double *sum, double *count, const T *next) {
         col_sum(n, w, m, sum, count, [&](int64_t r, int64_t c, int64_t k, V mv, V &cnt) {
             if (next) __builtin_prefetch(next + r * px + c, 0, 3);
             V xv = ld(x + r * px + c, k, T(0));
-            cnt = K::add(cnt, K::one_where_eq(xv, mv));
-            return K::zero_where_eq(term<EXACT>(xv, mv, K::sub(K::set1(T(0)), mv)), xv, mv);
+            const uint8_t *mr = mk + r * pk + c;
+            cnt = K::add(cnt, keep<MK>(mr, k, K::one_where_eq(xv, mv), T(0)));
+            return keep<MK>(mr, k, K::zero_where_eq(term<EXACT>(xv, mv, K::sub(K::set1(T(0)), mv)), xv, mv), T(0));
         });
     }
 
-    static void col_scale(T *y, int64_t n, int64_t py, int64_t w, const T *s) {
+    template <bool MK = false>
+    static FS_BODY void col_scale(T *y, int64_t n, int64_t py, int64_t w, const uint8_t *mk, int64_t pk, const T *s) {
         for (int64_t r = 0; r < n; ++r) {
             T *yr = y + r * py;
-            map_store<false>(yr, w, [&](int64_t c, int64_t k) { return K::mul(ld(yr + c, k, T(0)), ld(s + c, k, T(0))); });
+            const uint8_t *mr = mk + r * pk;
+            map_store<false>(yr, w, [&](int64_t c, int64_t k) {
+                return keep<MK>(mr + c, k, K::mul(ld(yr + c, k, T(0)), ld(s + c, k, T(0))), T(0));
+            });
         }
     }
+    static void col_scale_u(T *y, int64_t n, int64_t py, int64_t w, const T *s) {
+        col_scale<false>(y, n, py, w, nullptr, 0, s);
+    }
 
-    template <bool NT>
-    static void col_rexp_scale_store(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *s, T *y,
-                                     int64_t py) {
+    template <bool NT, bool MK = false>
+    static FS_BODY void col_rexp_scale_store(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
+                                     const T *m, const T *s, T *y, int64_t py) {
         for (int64_t r = 0; r < n; ++r) {
             const T *xr = x + r * px, *next = r + 1 < n ? xr + px : nullptr;
+            const uint8_t *mr = mk + r * pk;
             map_store<NT>(y + r * py, w, [&](int64_t c, int64_t k) {
                 if (next) __builtin_prefetch(next + c, 0, 2);  /* one line per vector (AVX-512) or two */
-                return K::mul(K::exp_nonpos(K::sub(ld(xr + c, k, T(0)), ld(m + c, k, T(0)))), ld(s + c, k, T(0)));
+                return keep<MK>(mr + c, k,
+                                K::mul(K::exp_nonpos(K::sub(ld(xr + c, k, T(0)), ld(m + c, k, T(0)))), ld(s + c, k, T(0))),
+                                T(0));
             });
         }
     }
-
     template <bool NT>
-    static void col_shift_store(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *off, T *y,
-                                int64_t py) {
+    static void col_rexp_scale_store_u(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *s, T *y,
+                                       int64_t py) {
+        col_rexp_scale_store<NT, false>(x, n, px, w, nullptr, 0, m, s, y, py);
+    }
+
+    template <bool NT, bool MK = false>
+    static FS_BODY void col_shift_store(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
+                                const T *m, const T *off, T *y, int64_t py) {
         for (int64_t r = 0; r < n; ++r) {
             const T *xr = x + r * px;
+            const uint8_t *mr = mk + r * pk;
             map_store<NT>(y + r * py, w, [&](int64_t c, int64_t k) {
-                return K::sub(K::sub(ld(xr + c, k, T(0)), ld(m + c, k, T(0))), ld(off + c, k, T(0)));
+                return keep<MK>(mr + c, k, K::sub(K::sub(ld(xr + c, k, T(0)), ld(m + c, k, T(0))), ld(off + c, k, T(0))),
+                                neg_inf());
             });
         }
+    }
+    template <bool NT>
+    static void col_shift_store_u(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *off, T *y,
+                                  int64_t py) {
+        col_shift_store<NT, false>(x, n, px, w, nullptr, 0, m, off, y, py);
     }
 
     /* Merge a block's per-column (max bm, sum over x != bm, count of x == bm) into the
@@ -577,19 +718,31 @@ template <class K> struct Kernels {
      * this tier runs at load time on a CPU that may lack it. */
     static constexpr KernelTable<T> table() {
         return {max, rexp_store, rexp_sum_excl,
-                {scale_store<false>, scale_store<true>},
-                {rexp_scale_store<false>, rexp_scale_store<true>},
-                {shift_store<false>, shift_store<true>},
+                {scale_store_u<false>, scale_store_u<true>},
+                {rexp_scale_store_u<false>, rexp_scale_store_u<true>},
+                {shift_store_u<false>, shift_store_u<true>},
                 SMALL_MAX, small_rows,
-                col_max, col_rexp_store, col_rexp_sum, col_scale,
-                {col_rexp_scale_store<false>, col_rexp_scale_store<true>},
-                {col_shift_store<false>, col_shift_store<true>},
+                col_max, col_rexp_store, col_rexp_sum, col_scale_u,
+                {col_rexp_scale_store_u<false>, col_rexp_scale_store_u<true>},
+                {col_shift_store_u<false>, col_shift_store_u<true>},
                 col_merge, exp_nonpos, dot,
-                {softmax_grad<false>, softmax_grad<true>},
-                {log_softmax_grad<false>, log_softmax_grad<true>},
+                {softmax_grad_u<false>, softmax_grad_u<true>},
+                {log_softmax_grad_u<false>, log_softmax_grad_u<true>},
                 col_dot,
                 {col_softmax_grad<false>, col_softmax_grad<true>},
                 {col_log_softmax_grad<false>, col_log_softmax_grad<true>},
-                col_pos_max};
+                col_pos_max,
+                /* where= */
+                max_w, rexp_store_w, rexp_sum_excl_w,
+                {scale_store<false, true>, scale_store<true, true>},
+                {rexp_scale_store<false, true>, rexp_scale_store<true, true>},
+                {shift_store<false, true>, shift_store<true, true>},
+                small_rows_w,
+                col_max_w, col_rexp_store_w, col_rexp_sum_w, col_scale<true>,
+                {col_rexp_scale_store<false, true>, col_rexp_scale_store<true, true>},
+                {col_shift_store<false, true>, col_shift_store<true, true>},
+                dot_w,
+                {softmax_grad<false, true>, softmax_grad<true, true>},
+                {log_softmax_grad<false, true>, log_softmax_grad<true, true>}};
     }
 };

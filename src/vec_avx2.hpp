@@ -6,6 +6,9 @@
  * number leaves k in the low mantissa bits; a shift moves it into the exponent).
  * Lanes whose result rounds to 0 (t < lowest, -inf) are computed as exp(0) and
  * zeroed: computing a value that underflows costs a microcode assist on Intel.
+ * exp_nonpos is always inlined: the kernels keep four exp chains in flight,
+ * which a call per vector would serialise (GCC's unit-growth limit otherwise
+ * decides per call site, and the where= kernels share the unit).
  * Needs: -mavx2 -mfma (see setup.py).
  */
 #ifndef FS_VEC_AVX2_HPP
@@ -41,6 +44,21 @@ struct VecF32 {
     static inline V one_where_eq(V x, V m) {
         return _mm256_and_ps(_mm256_cmp_ps(x, m, _CMP_EQ_OQ), _mm256_set1_ps(1.0f));
     }
+    /* where= masks: one byte per element, nonzero = take part; M has all bits
+     * set in the lanes that take part (bytes widened with vpmovzxbd, compared to 0). */
+    typedef __m256 M;
+    static inline M mask_widen(__m128i b) {
+        const __m256i d = _mm256_cvtepu8_epi32(b);
+        return _mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpeq_epi32(d, _mm256_setzero_si256()),
+                                                    _mm256_set1_epi32(-1)));
+    }
+    static inline M mask_load(const uint8_t *w) { return mask_widen(_mm_loadl_epi64((const __m128i *)w)); }
+    static inline M mask_load_part(const uint8_t *w, int64_t n) {  /* only n bytes are read */
+        uint8_t b[16] = {0};
+        memcpy(b, w, (size_t)n);
+        return mask_widen(_mm_loadu_si128((const __m128i *)b));
+    }
+    static inline V select(M m, V a, V fill) { return _mm256_blendv_ps(fill, a, m); }
     static inline T hmax(V v) {
         __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
         a = _mm_max_ps(a, _mm_movehl_ps(a, a));
@@ -79,7 +97,7 @@ struct VecF32 {
         __m256i bits = _mm256_castps_si256(_mm256_add_ps(k, _mm256_set1_ps(C::round_magic + C::exponent_bias)));
         return _mm256_castsi256_ps(_mm256_slli_epi32(bits, C::mantissa_bits));
     }
-    template <bool SCALED = false> static inline V exp_nonpos(V t) {
+    template <bool SCALED = false> static inline __attribute__((always_inline)) V exp_nonpos(V t) {
         typedef ExpF32 C;
         const V keep = _mm256_cmp_ps(t, _mm256_set1_ps(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         t = _mm256_and_ps(t, keep);
@@ -130,6 +148,25 @@ struct VecF64 {
     static inline V one_where_eq(V x, V m) {
         return _mm256_and_pd(_mm256_cmp_pd(x, m, _CMP_EQ_OQ), _mm256_set1_pd(1.0));
     }
+    /* where= masks: one byte per element, nonzero = take part; M has all bits
+     * set in the lanes that take part (bytes widened with vpmovzxbq, compared to 0). */
+    typedef __m256d M;
+    static inline M mask_widen(__m128i b) {
+        const __m256i d = _mm256_cvtepu8_epi64(b);
+        return _mm256_castsi256_pd(_mm256_xor_si256(_mm256_cmpeq_epi64(d, _mm256_setzero_si256()),
+                                                    _mm256_set1_epi64x(-1)));
+    }
+    static inline M mask_load(const uint8_t *w) {
+        int32_t v;
+        memcpy(&v, w, 4);
+        return mask_widen(_mm_cvtsi32_si128(v));
+    }
+    static inline M mask_load_part(const uint8_t *w, int64_t n) {  /* only n bytes are read */
+        uint8_t b[16] = {0};
+        memcpy(b, w, (size_t)n);
+        return mask_widen(_mm_loadu_si128((const __m128i *)b));
+    }
+    static inline V select(M m, V a, V fill) { return _mm256_blendv_pd(fill, a, m); }
     static inline T hmax(V v) {
         __m128d a = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
         a = _mm_max_sd(a, _mm_unpackhi_pd(a, a));
@@ -161,7 +198,7 @@ struct VecF64 {
         __m256i bits = _mm256_castpd_si256(_mm256_add_pd(k, _mm256_set1_pd(C::round_magic + C::exponent_bias)));
         return _mm256_castsi256_pd(_mm256_slli_epi64(bits, C::mantissa_bits));
     }
-    template <bool SCALED = false> static inline V exp_nonpos(V t) {
+    template <bool SCALED = false> static inline __attribute__((always_inline)) V exp_nonpos(V t) {
         typedef ExpF64 C;
         const V keep = _mm256_cmp_pd(t, _mm256_set1_pd(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         t = _mm256_and_pd(t, keep);

@@ -40,6 +40,17 @@ struct VecF32 {
         return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, m, _CMP_EQ_OQ), _mm512_set1_ps(1.0f));
     }
     static inline T hmax(V v) { return _mm512_reduce_max_ps(v); }
+    /* where= masks: one byte per element, nonzero = take part; M is a lane mask. */
+    typedef __mmask16 M;
+    static inline M mask_load(const uint8_t *w) {
+        const __m128i b = _mm_loadu_si128((const __m128i *)w);
+        return _mm_test_epi8_mask(b, b);
+    }
+    static inline M mask_load_part(const uint8_t *w, int64_t n) {
+        const __m128i b = _mm_maskz_loadu_epi8(first(n), w);
+        return _mm_test_epi8_mask(b, b);
+    }
+    static inline V select(M m, V a, V fill) { return _mm512_mask_mov_ps(fill, m, a); }
     /* Sum accumulator: double lanes (float32 terms add exactly enough in double). */
     struct Acc { __m512d lo, hi; };
     static inline Acc acc_zero() { return {_mm512_setzero_pd(), _mm512_setzero_pd()}; }
@@ -104,6 +115,17 @@ struct VecF64 {
         return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, m, _CMP_EQ_OQ), _mm512_set1_pd(1.0));
     }
     static inline T hmax(V v) { return _mm512_reduce_max_pd(v); }
+    /* where= masks: one byte per element, nonzero = take part; M is a lane mask. */
+    typedef __mmask8 M;
+    static inline M mask_load(const uint8_t *w) {
+        const __m128i b = _mm_loadl_epi64((const __m128i *)w);
+        return (M)_mm_test_epi8_mask(b, b);
+    }
+    static inline M mask_load_part(const uint8_t *w, int64_t n) {
+        const __m128i b = _mm_maskz_loadu_epi8((__mmask16)first(n), w);
+        return (M)_mm_test_epi8_mask(b, b);
+    }
+    static inline V select(M m, V a, V fill) { return _mm512_mask_mov_pd(fill, m, a); }
     /* Sum accumulator: compensated lanes (2Sum keeps each add's rounding error). */
     struct Acc { V s, c; };
     static inline Acc acc_zero() { return {_mm512_setzero_pd(), _mm512_setzero_pd()}; }

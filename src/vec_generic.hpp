@@ -37,6 +37,13 @@ template <class Tp, class Bits, class C> struct VecGeneric {
     static inline V one_where_eq(V x, V m) {
         V r; for (int i = 0; i < W; ++i) r.v[i] = x.v[i] == m.v[i] ? T(1) : T(0); return r;
     }
+    /* where= masks: one byte per element, nonzero = take part. */
+    struct M { bool b[W]; };
+    static inline M mask_load(const uint8_t *w) { M m; for (int i = 0; i < W; ++i) m.b[i] = w[i] != 0; return m; }
+    static inline M mask_load_part(const uint8_t *w, int64_t n) {
+        M m; for (int i = 0; i < W; ++i) m.b[i] = i < n && w[i] != 0; return m;
+    }
+    static inline V select(M m, V a, V fill) { for (int i = 0; i < W; ++i) a.v[i] = m.b[i] ? a.v[i] : fill.v[i]; return a; }
     static inline T hmax(V a) {
         T m = a.v[0];
         for (int i = 1; i < W; ++i) m = a.v[i] > m ? a.v[i] : m;

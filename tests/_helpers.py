@@ -206,6 +206,62 @@ def check(op, got, x, axis=-1, keepdims=False, dtype=None, lse_relative=False, b
     return err
 
 
+# ---- where= masks -----------------------------------------------------------
+
+#: the value a masked element gets
+MASKED = {"softmax": 0.0, "log_softmax": -np.inf}
+
+
+def masked_reference(op, x, mask, axis, wide, keepdims=False):
+    """(reference in the wide dtype, the masked x) for op(x, where=mask)."""
+    x = np.asarray(x)
+    mask = np.broadcast_to(mask, x.shape)
+    xm = np.where(mask, x, np.array(-np.inf, x.dtype))
+    ref = reference(op, xm, axis, dtype=wide, keepdims=keepdims)
+    if op in MASKED:
+        ref = np.where(mask, ref, MASKED[op]).astype(wide)
+    else:
+        m1 = mask.reshape(1) if mask.ndim == 0 else mask
+        taking = np.any(m1, axis=norm_axes(axis, m1.ndim), keepdims=keepdims)
+        ref = np.where(taking.reshape(np.shape(ref)), ref, -np.inf).astype(wide)
+    return ref, xm
+
+
+def check_masked(op, got, x, mask, axis=-1, keepdims=False):
+    """Assert got == op(x, axis, where=mask) (see the module docstring)."""
+    got = np.asarray(got)
+    dt = got.dtype
+    wide = WIDER[dt]
+    x = np.asarray(x)
+    assert x.dtype == dt
+    mask = np.broadcast_to(mask, x.shape)
+    ref, xm = masked_reference(op, x, mask, axis, wide, keepdims)
+    assert got.shape == ref.shape, (got.shape, ref.shape)
+    if op in MASKED:  # masked elements: exactly 0 / -inf
+        bad = mask.reshape(got.shape) == 0
+        assert np.all(got[bad] == MASKED[op]), f"{op}: masked elements are {got[bad][got[bad] != MASKED[op]][:5]}"
+    scale = None
+    if op == "logsumexp" and x.size:
+        xw = xm.astype(wide).reshape(xm.shape or (1,))
+        with np.errstate(all="ignore"):
+            m = np.max(xw, axis=norm_axes(axis, xw.ndim), keepdims=keepdims).reshape(ref.shape)
+            scale = np.maximum(np.abs(ref), np.abs(ref - m))
+            scale = np.where(np.isfinite(scale), scale, np.abs(ref))
+    err = ulp_errors(got, ref, dt, scale=scale)
+    b = np.broadcast_to(bound(op, xm, axis, wide, keepdims=keepdims), err.shape)
+    if op in MASKED:  # masked elements are checked exactly above; their |x - max| is inf or NaN
+        b = np.where(mask.reshape(err.shape), b, np.inf)
+    else:  # fully masked slices (-inf, matched exactly by ulp_errors)
+        b = np.where(np.isnan(b), np.inf, b)
+    bad = ~(err <= b)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise AssertionError(
+            f"{op}(axis={axis!r}, where=) of a {x.shape} {x.dtype} array: {int(bad.sum())} element(s) out of "
+            f"bound; first at {first}: got {got[first]!r}, exact {ref[first]!r}, error {float(err[first]):.3g} "
+            f"ULP > bound {float(b[first]):.3g}")
+
+
 # ---- threads -------------------------------------------------------------
 
 def same_bits(a, b):

@@ -4,8 +4,8 @@ Return types (0-d input gives a NumPy scalar; a 0-d out= is filled and
 returned), what x may be (lists, scalars, bool/int, unaligned, byte-swapped,
 read-only), empty arrays, keepdims, out= (layouts, in place, overlap, errors
 that leave out byte-identical), axis errors like NumPy's, unsupported dtypes,
-the not-yet-implemented parts (where=, float16), and the thread
-count API.
+where= masks (their forms and errors; the values are tests/test_where.py),
+the not-yet-implemented part (float16), and the thread count API.
 """
 import numpy as np
 import pytest
@@ -232,7 +232,8 @@ def test_out_errors_leave_out_untouched(op, rng):
         (_poisoned(good_shape, np.float64, rng), {"axis": 2}, AxisError, []),
         (_poisoned(good_shape, np.float64, rng), {"axis": (1, 1)}, ValueError, []),
         (_poisoned(good_shape, np.float64, rng), {"axis": 1.0}, TypeError, []),
-        (_poisoned(good_shape, np.float64, rng), {"where": np.ones((3, 4), bool)}, NotImplementedError, []),
+        (_poisoned(good_shape, np.float64, rng), {"where": np.ones((3, 4), int)}, TypeError, ["where="]),
+        (_poisoned(good_shape, np.float64, rng), {"where": np.ones((4, 3), bool)}, ValueError, ["where="]),
         (_poisoned(good_shape, np.float32, rng), {"dtype": np.float16}, NotImplementedError, []),
         (_poisoned(good_shape, np.float64, rng), {"dtype": np.complex128}, TypeError, []),
     ]
@@ -348,11 +349,19 @@ def test_float16_not_implemented_yet(op):
 
 
 @pytest.mark.parametrize("op", OPS)
-def test_where_not_implemented_yet(op):
-    x = np.ones((2, 3))
-    for mask in (np.ones((2, 3), bool), np.array([True, False, True]), True):
-        with pytest.raises(NotImplementedError, match="where"):
-            call(op, x, where=mask)
+def test_where_mask_forms(op):
+    """where= takes a bool array of x's shape, one that broadcasts to it, a list or
+    a Python bool; True everywhere is the unmasked result."""
+    x = np.arange(6.0).reshape(2, 3)
+    plain = call(op, x)
+    for mask in (np.ones((2, 3), bool), np.array([True, True, True]), [[True], [True]], True, np.True_):
+        np.testing.assert_array_equal(call(op, x, where=mask), plain)
+    masked = call(op, x, where=[True, False, True])
+    if op == "logsumexp":
+        np.testing.assert_allclose(masked, call(op, x[:, [0, 2]]), rtol=1e-15)
+    else:
+        np.testing.assert_allclose(masked[:, [0, 2]], call(op, x[:, [0, 2]]), rtol=1e-15)
+        assert np.all(masked[:, 1] == (0.0 if op == "softmax" else -np.inf))
 
 
 

@@ -307,12 +307,15 @@ def _leak_round(x, outs, xt, iters):
             fs.logsumexp(x, axis=1, out=outs["lse_general"], keepdims=False, dtype=np.float32)
             fs.softmax(3.0)
             fs.log_softmax([1.0, 2.0])
+            fs.softmax(x, where=x > 0)  # where= masks: rows and columns, gathered too
+            fs.logsumexp(xt, axis=0, where=np.asfortranarray(xt > 0))
         if i % 8 == 0:  # errors in between
             for call in (lambda: fs.softmax(x, axis=5), lambda: fs.logsumexp(x, axis=(0, 0)),
                          lambda: fs.log_softmax(x, out=bad_out),
                          lambda: fs.softmax(x, out=outs["softmax"][:1]),
                          lambda: fs.softmax(np.ones(3, complex)),
-                         lambda: fs.softmax(x, where=True),
+                         lambda: fs.softmax(x, where=1),
+                         lambda: fs.softmax(x, where=np.ones((2, 2), bool)),
                          lambda: fs.set_num_threads(0)):
                 try:
                     call()
@@ -497,10 +500,18 @@ CATALOGUE = [
     ("out a matrix-like non-ndarray", "log_softmax(x, out=memoryview(...))",
      lambda o: fastsoftmax.log_softmax(_X, out=memoryview(np.zeros((3, 4), np.float32))),
      TypeError, "got memoryview", None),
-    ("where=", "softmax(x, where=mask)",
-     lambda o: fastsoftmax.softmax(_X, where=np.ones((3, 4), bool), out=o), NotImplementedError, "where=", _out),
-    ("where= (logsumexp)", "logsumexp(x, where=mask)",
-     lambda o: fastsoftmax.logsumexp(_X, where=True, out=o), NotImplementedError, "where=", lambda: _out((3,))),
+    ("where= not bool", "softmax(x, where=np.ones((3, 4), int))",
+     lambda o: fastsoftmax.softmax(_X, where=np.ones((3, 4), int), out=o), TypeError,
+     "where= must be a boolean array, got dtype int64", _out),
+    ("where= a Python int", "logsumexp(x, where=1)",
+     lambda o: fastsoftmax.logsumexp(_X, where=1, out=o), TypeError, "where= must be a boolean array",
+     lambda: _out((3,))),
+    ("where= not broadcastable", "softmax(x, where=np.ones((4, 3), bool))",
+     lambda o: fastsoftmax.softmax(_X, where=np.ones((4, 3), bool), out=o), ValueError,
+     "where= of shape (4, 3) cannot be broadcast to the input's shape (3, 4)", _out),
+    ("where= more dimensions than x", "log_softmax(x, where=np.ones((1, 3, 4), bool))",
+     lambda o: fastsoftmax.log_softmax(_X, where=np.ones((1, 3, 4), bool), out=o), ValueError,
+     "where= of shape (1, 3, 4) cannot be broadcast", _out),
     ("float16 input", "softmax(np.ones(3, np.float16))",
      lambda o: fastsoftmax.softmax(np.ones(3, np.float16)), NotImplementedError, "float16", None),
     ("dtype=float16", "log_softmax(x, dtype=np.float16)",

@@ -7,8 +7,10 @@ max, and a few NaN / +inf / -inf put anywhere, or whole regions of -inf. The
 axis is an int (either sign), a tuple in any order, None or (). The result must
 equal the oracle within the bounds of _helpers.py with the same NaN / inf
 pattern and exact zeros, also when written into an out= view; logsumexp is
-checked with and without keepdims. The profile (conftest.py) runs 300
-examples per test in CI, with no deadline.
+checked with and without keepdims. where= masks are drawn the same way (the
+full shape, a broadcast shape or a bool, in any layout) and checked against
+the masked oracle. The profile (conftest.py) runs 300 examples per test in
+CI, with no deadline.
 """
 import numpy as np
 import pytest
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import fastsoftmax
-from _helpers import OPS, call, check, make_layout, tier
+from _helpers import LAYOUTS, OPS, call, check, check_masked, make_layout, tier
 from fastsoftmax import _core
 
 SPECIALS = [np.nan, np.inf, -np.inf]
@@ -153,3 +155,47 @@ def test_longer_slices(op, data):
     with tier(isa):
         y = call(op, x, axis)
     check(op, y, x, axis)
+
+
+@st.composite
+def masks(draw, shape):
+    """A where= mask for an array of `shape`: the full shape, a broadcast shape
+    (some dimensions 1, some leading ones dropped) or a bool; all True, all
+    False or drawn; in any memory layout."""
+    kind = draw(st.sampled_from(["full", "full", "broadcast", "scalar"]))
+    if kind == "scalar":
+        return np.bool_(draw(st.booleans()))
+    mshape = list(shape)
+    if kind == "broadcast":
+        mshape = [1 if draw(st.booleans()) else s for s in mshape]
+        mshape = mshape[draw(st.integers(0, len(mshape))):]
+    fill = draw(st.sampled_from(["drawn", "drawn", "drawn", "none", "all"]))
+    if fill == "drawn":
+        m = draw(hnp.arrays(np.bool_, mshape))
+    else:
+        m = np.full(mshape, fill == "all")
+    return make_layout(m, draw(st.sampled_from(LAYOUTS))) if m.ndim else m
+
+
+@given(data=st.data())
+def test_where_matches_masked_reference(data):
+    x, dtype = data.draw(arrays())
+    axis = data.draw(axes(x.ndim))
+    op = data.draw(st.sampled_from(OPS))
+    isa = data.draw(st.sampled_from(_core.supported_tiers()))
+    mask = data.draw(masks(x.shape))
+    keepdims = op == "logsumexp" and data.draw(st.booleans())
+    use_out = data.draw(st.booleans())
+    note(f"x={x!r} strides={x.strides} axis={axis} op={op} isa={isa} keepdims={keepdims} "
+         f"mask={mask!r} strides={getattr(mask, 'strides', None)} out={use_out}")
+    before, mbefore = x.copy(), np.copy(mask)
+    kw = {"keepdims": True} if keepdims else {}
+    with tier(isa), np.errstate(all="raise"):
+        y = call(op, x, axis, where=mask, **kw)
+        if use_out:
+            out = np.full(np.shape(y), 12345.0, dtype)
+            assert call(op, x, axis, where=mask, out=out, **kw) is out
+            check_masked(op, out, x, mask, axis, keepdims=keepdims)
+    assert np.asarray(y).dtype == dtype
+    check_masked(op, y, x, mask, axis, keepdims=keepdims)
+    assert np.array_equal(x, before, equal_nan=True) and np.array_equal(mask, mbefore)
