@@ -539,3 +539,35 @@ def test_backward_where_property(op):
             check_backward(op, np.asarray(dx).reshape(1), y.reshape(1), g.reshape(1), np.reshape(mask, 1), -1)
 
     prop()
+
+
+def test_merged_axes_mask_is_not_copied_beyond_its_extent(monkeypatch, rng):
+    """Tuple axes: a mask broadcast over the kept dimensions reaches the kernel
+    as a view of the caller's mask (or a copy of its own extent only)."""
+    seen = []
+    real = _core.run
+
+    def spy(op, x, y, axis, nthreads, mask=None):
+        seen.append(mask)
+        return real(op, x, y, axis, nthreads, mask)
+    monkeypatch.setattr(_core, "run", spy)
+    x = random_values(rng, (5, 6, 7), np.float32)
+    per_position = rng.random((6, 7)) < 0.5          # the same for every x[i]
+    per_slice = rng.random((5, 1, 1)) < 0.5           # constant within each slice
+    mixed = rng.random((1, 6, 1)) < 0.5               # broadcast inside the merged axes too
+    # "view": the kernel reads the caller's mask; "small": a copy of the mask's own
+    # extent, broadcast over the kept dimension; "copy": all axes are merged and the
+    # mask repeats inside them (one stride cannot say that), so it is copied
+    cases = ((per_position, (1, 2), "view"), (per_slice, (1, 2), "view"), (mixed, (1, 2), "small"),
+             (mixed, (0, 2), "view"), (per_position, None, "copy"), (per_slice, (0, 1, 2), "copy"))
+    for mask, axes, expect in cases:
+        for op in OPS:
+            seen.clear()
+            got = call(op, x, axes, where=mask)
+            check_masked(op, got, x, mask, axes)
+            m = seen[-1]
+            assert m.size == x.size
+            if expect == "view":
+                assert np.shares_memory(m, mask), (mask.shape, axes)
+            elif expect == "small":
+                assert m.strides[0] == 0, (mask.shape, axes, m.strides)
