@@ -93,6 +93,8 @@ def plan_case(plan, dtype, rng):
         return random_values(rng, (5, LONG // item + 9), dtype), -1
     if plan == "long_strided":  # long slices that are not contiguous: gathered blocks
         return random_values(rng, (LONG // item + 5, 2), dtype), 0
+    if plan == "long_gather":  # long slices with no unit stride anywhere: blocks gathered, split across threads
+        return make_layout(random_values(rng, (2, LONG // item + 21), dtype), "stepped"), -1
     if plan == "columns":  # axis 0, short columns (three sweeps in cache)
         return random_values(rng, (37, 45), dtype), 0
     if plan == "tall":  # axis 0, tall columns (streaming blocks of rows)
@@ -118,10 +120,10 @@ def plan_case(plan, dtype, rng):
     raise ValueError(plan)
 
 
-PLANS = ["rows", "small", "small_3d", "long", "long_many", "long_strided", "columns", "tall", "middle_axis",
+PLANS = ["rows", "small", "small_3d", "long", "long_many", "long_strided", "long_gather", "columns", "tall", "middle_axis",
          "gather", "gather_transposed", "tuple", "tuple_transposed", "none", "empty_tuple", "big_rows",
          "big_columns"]
-SLOW_PLANS = {"long", "long_many", "long_strided", "tall"}
+SLOW_PLANS = {"long", "long_many", "long_strided", "long_gather", "tall"}
 
 
 @pytest.mark.parametrize("plan", PLANS)
@@ -134,7 +136,7 @@ def test_where_every_plan(isa, op, dtype, plan, threads, rng):
     for kind in kinds:
         mask = mask_for(kind, x.shape, axes, rng)
         xp = poison_masked(x, mask, rng)
-        if plan in ("gather", "gather_transposed", "small_3d", "tuple_transposed"):
+        if plan in ("gather", "gather_transposed", "small_3d", "tuple_transposed", "long_gather"):
             xp = make_layout(xp, "stepped")  # keep the input strided after poisoning
         got = threads(lambda: call(op, xp, axis, where=mask))
         check_masked(op, got, xp, mask, axis)
