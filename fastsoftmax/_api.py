@@ -133,12 +133,23 @@ def _private_mask(mask, out):
 
 
 def _merged_mask(mask, axes, shape2):
-    """The mask laid out like x once `axes` are merged (x2 of shape shape2): a
-    view when NumPy can make one, else a copy of the (bool) mask."""
-    if len(axes) == 0:
+    """The mask laid out like x once `axes` are merged (x2 of shape shape2).
+
+    Only the mask's own extent is merged (its broadcast dimensions cut back to
+    length 1 among the kept ones): a view when NumPy can make one, else a copy
+    of that extent alone, which is then broadcast over the kept dimensions
+    again. A per-position mask (broadcast over the kept dimensions) and a
+    per-slice one (broadcast over the merged ones) are never copied."""
+    if len(axes) == 0 or mask.size == 0:
         return mask.reshape(shape2)
-    m2, _, _ = _merge_axes(mask, axes)
-    return m2
+    if all(mask.strides[a] == 0 or mask.shape[a] == 1 for a in axes):  # one value per slice
+        per_slice = mask[tuple(0 if d in axes else slice(None) for d in range(mask.ndim))]
+        return np.broadcast_to(per_slice[..., None], shape2)
+    kept = [d for d in range(mask.ndim) if d not in axes]
+    own = mask[tuple(slice(0, 1) if d in kept and mask.strides[d] == 0 else slice(None)
+                     for d in range(mask.ndim))]
+    m2, _, _ = _merge_axes(own, axes)
+    return np.broadcast_to(m2, shape2)
 
 
 def _softmax_like(op, x, axis, out, dtype, where, name):

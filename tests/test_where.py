@@ -93,6 +93,8 @@ def plan_case(plan, dtype, rng):
         return random_values(rng, (5, LONG // item + 9), dtype), -1
     if plan == "long_strided":  # long slices that are not contiguous: gathered blocks
         return random_values(rng, (LONG // item + 5, 2), dtype), 0
+    if plan == "long_gather":  # long slices with no unit stride anywhere: blocks gathered, split across threads
+        return make_layout(random_values(rng, (2, LONG // item + 21), dtype), "stepped"), -1
     if plan == "columns":  # axis 0, short columns (three sweeps in cache)
         return random_values(rng, (37, 45), dtype), 0
     if plan == "tall":  # axis 0, tall columns (streaming blocks of rows)
@@ -118,10 +120,10 @@ def plan_case(plan, dtype, rng):
     raise ValueError(plan)
 
 
-PLANS = ["rows", "small", "small_3d", "long", "long_many", "long_strided", "columns", "tall", "middle_axis",
+PLANS = ["rows", "small", "small_3d", "long", "long_many", "long_strided", "long_gather", "columns", "tall", "middle_axis",
          "gather", "gather_transposed", "tuple", "tuple_transposed", "none", "empty_tuple", "big_rows",
          "big_columns"]
-SLOW_PLANS = {"long", "long_many", "long_strided", "tall"}
+SLOW_PLANS = {"long", "long_many", "long_strided", "long_gather", "tall"}
 
 
 @pytest.mark.parametrize("plan", PLANS)
@@ -134,7 +136,7 @@ def test_where_every_plan(isa, op, dtype, plan, threads, rng):
     for kind in kinds:
         mask = mask_for(kind, x.shape, axes, rng)
         xp = poison_masked(x, mask, rng)
-        if plan in ("gather", "gather_transposed", "small_3d", "tuple_transposed"):
+        if plan in ("gather", "gather_transposed", "small_3d", "tuple_transposed", "long_gather"):
             xp = make_layout(xp, "stepped")  # keep the input strided after poisoning
         got = threads(lambda: call(op, xp, axis, where=mask))
         check_masked(op, got, xp, mask, axis)
@@ -539,3 +541,35 @@ def test_backward_where_property(op):
             check_backward(op, np.asarray(dx).reshape(1), y.reshape(1), g.reshape(1), np.reshape(mask, 1), -1)
 
     prop()
+
+
+def test_merged_axes_mask_is_not_copied_beyond_its_extent(monkeypatch, rng):
+    """Tuple axes: a mask broadcast over the kept dimensions reaches the kernel
+    as a view of the caller's mask (or a copy of its own extent only)."""
+    seen = []
+    real = _core.run
+
+    def spy(op, x, y, axis, nthreads, mask=None):
+        seen.append(mask)
+        return real(op, x, y, axis, nthreads, mask)
+    monkeypatch.setattr(_core, "run", spy)
+    x = random_values(rng, (5, 6, 7), np.float32)
+    per_position = rng.random((6, 7)) < 0.5          # the same for every x[i]
+    per_slice = rng.random((5, 1, 1)) < 0.5           # constant within each slice
+    mixed = rng.random((1, 6, 1)) < 0.5               # broadcast inside the merged axes too
+    # "view": the kernel reads the caller's mask; "small": a copy of the mask's own
+    # extent, broadcast over the kept dimension; "copy": all axes are merged and the
+    # mask repeats inside them (one stride cannot say that), so it is copied
+    cases = ((per_position, (1, 2), "view"), (per_slice, (1, 2), "view"), (mixed, (1, 2), "small"),
+             (mixed, (0, 2), "view"), (per_position, None, "copy"), (per_slice, (0, 1, 2), "copy"))
+    for mask, axes, expect in cases:
+        for op in OPS:
+            seen.clear()
+            got = call(op, x, axes, where=mask)
+            check_masked(op, got, x, mask, axes)
+            m = seen[-1]
+            assert m.size == x.size
+            if expect == "view":
+                assert np.shares_memory(m, mask), (mask.shape, axes)
+            elif expect == "small":
+                assert m.strides[0] == 0, (mask.shape, axes, m.strides)
