@@ -79,7 +79,7 @@ def main():
     print("| --- | --- | --- | --- |")
     for k, v in r.items():
         e = errors.get(k)
-        print(f"| {k} | {_bench.fmt_time(v['median'])} | {v["median"] / best:.2f}x | "
+        print(f"| {k} | {_bench.fmt_time(v['median'])} | {v['median'] / best:.2f}x | "
               f"{'' if e is None else f'{e:.1e}'} |")
 
 
