@@ -229,12 +229,14 @@ cdef object _t_types = None      # the tensor types the kernels take: (Tensor, P
 cdef object _t_f32 = None, _t_f64 = None, _t_strided = None
 cdef tuple _t_checks = ()        # zero-argument callables; any true result sends the call to torch
 cdef object _t_grad_enabled = None, _t_empty_like = None
+cdef object _t_with_grad = None  # (x, dim, op) -> the result through the autograd.Function
 
 
-def torch_bind(tensor_types, f32, f64, strided, checks, grad_enabled, empty_like):
-    global _t_types, _t_f32, _t_f64, _t_strided, _t_checks, _t_grad_enabled, _t_empty_like
+def torch_bind(tensor_types, f32, f64, strided, checks, grad_enabled, empty_like, with_grad):
+    global _t_types, _t_f32, _t_f64, _t_strided, _t_checks, _t_grad_enabled, _t_empty_like, _t_with_grad
     _t_types, _t_f32, _t_f64, _t_strided = frozenset(tensor_types), f32, f64, strided
     _t_checks, _t_grad_enabled, _t_empty_like = tuple(checks), grad_enabled, empty_like
+    _t_with_grad = with_grad
 
 
 cdef inline int _torch_kind(object x):
@@ -258,18 +260,21 @@ def torch_kernel_tensor(object x):
 
 
 def torch_forward(int op, object x, object dim, int num_threads):
-    """softmax / log_softmax of tensor x over dim when nothing but the kernel is
-    needed (no autograd, no cast): the output, or None for the caller to handle."""
+    """softmax / log_softmax of tensor x over dim (no cast needed): the output
+    (through with_grad when autograd must record the call), or None for the
+    caller to handle."""
     if type(dim) is not int:
         return None
     cdef int isz = _torch_kind(x)
-    if isz == 0 or (x.requires_grad and _t_grad_enabled()):
+    if isz == 0:
         return None
     size = x.shape
     cdef long d = dim
     cdef long nd = len(size)
     if d < -(nd or 1) or d >= (nd or 1):
         return None
+    if x.requires_grad and _t_grad_enabled():
+        return _t_with_grad(x, d, op)
     if not x.is_contiguous():  # the caller picks the output layout and the plan
         return None
     y = _t_empty_like(x)

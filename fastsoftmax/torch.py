@@ -49,7 +49,7 @@ _STRIDED = torch.strided
 _C = torch._C
 _is_compiling = torch.compiler.is_compiling
 _empty_like = torch.empty_like
-_fast = _core.torch_forward  # the no-autograd, no-cast call in one step
+_fast = _core.torch_forward  # the common call (no cast) in one step
 _CONTIGUOUS = torch.contiguous_format
 
 # PyTorch's own functions, taken at import: the fallbacks call them, patched() restores them.
@@ -62,14 +62,18 @@ _TORCH_FNS = {  # op -> (torch.x, F.x, Tensor.x)
 # ---------------------------------------------------------------- the kernels
 
 # The checks that decide whether the kernels may take a tensor run in Cython
-# (_core.torch_kernel_tensor): a (4, 32) call must cost about what torch's own does.
-_core.torch_bind(
-    tensor_types=(Tensor, torch.nn.Parameter), f32=torch.float32, f64=torch.float64, strided=_STRIDED,
-    checks=(_C._get_tracing_state,               # torch.jit.trace must record a torch op
-            _C._is_torch_function_mode_enabled,  # modes and transforms must see the call
-            _C._len_torch_dispatch_stack,
-            _C._are_functorch_transforms_active),
-    grad_enabled=torch.is_grad_enabled, empty_like=_empty_like)
+# (_core.torch_kernel_tensor), and so does the whole common call
+# (_core.torch_forward): a (4, 32) call must cost about what torch's own does.
+def _bind():
+    _core.torch_bind(
+        tensor_types=(Tensor, torch.nn.Parameter), f32=torch.float32, f64=torch.float64, strided=_STRIDED,
+        checks=(_C._get_tracing_state,               # torch.jit.trace must record a torch op
+                _C._is_torch_function_mode_enabled,  # modes and transforms must see the call
+                _C._len_torch_dispatch_stack,
+                _C._are_functorch_transforms_active),
+        grad_enabled=torch.is_grad_enabled, empty_like=_empty_like, with_grad=_Softmax.apply)
+
+
 _kernel_tensor = _core.torch_kernel_tensor
 
 
@@ -157,6 +161,9 @@ def _double_backward(op, y, g, u, dim):
         grad_y = -u * p * g.sum(dim, keepdim=True)
         grad_g = u - (u * p).sum(dim, keepdim=True)
     return grad_y, grad_g
+
+
+_bind()
 
 
 # ------------------------------------------------- torch.compile: custom ops
@@ -268,7 +275,7 @@ def softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,
         if dim is None:
             dim = _legacy_dim("softmax", input.dim(), _stacklevel)
         return input.softmax(dim) if dtype is None else input.softmax(dim, dtype=dtype)
-    if dtype is None and not _is_compiling():
+    if dtype is None and not _is_compiling():  # the common call: kernel (and autograd) from Cython
         y = _fast(_SOFTMAX, input, dim, _config._num_threads)
         if y is not None:
             return y
