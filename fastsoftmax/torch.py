@@ -89,7 +89,11 @@ def _run(op, x, dim):
     # own layout (the column plan) and copying is several times faster.
     y = _empty_like(x)
     _core.run_tensor(op, x, y, dim, _config._num_threads)
-    return y.contiguous()
+    if y.is_contiguous():
+        return y
+    out = _empty_like(x, memory_format=_CONTIGUOUS)
+    _core.advise_huge(out.data_ptr(), out.numel() * out.element_size())
+    return out.copy_(y)
 
 
 def _run_backward(op, y, g, dim):
