@@ -79,10 +79,20 @@ template <class T> struct KernelTable {
     void (*log_softmax_grad_w[2])(const T *y, const T *g, const uint8_t *w, int64_t n, T s, T *dx);
 };
 
+/* float16 / bfloat16 storage <-> float32, contiguous runs (half.hpp gives
+ * the rules; every tier gives the same bits). */
+struct HalfConvert {
+    void (*h2f)(const uint16_t *s, int64_t n, float *d);
+    void (*f2h)(const float *s, int64_t n, uint16_t *d);
+    void (*b2f)(const uint16_t *s, int64_t n, float *d);
+    void (*f2b)(const float *s, int64_t n, uint16_t *d);
+};
+
 struct Tier {
     const char *name;
     KernelTable<float> f32;
     KernelTable<double> f64;
+    HalfConvert half;
 };
 
 /* Each kernels_<isa>.cpp defines one of these (the AVX ones only on x86-64). */

@@ -11,14 +11,49 @@
 #include <immintrin.h>
 #include "kernels.h"
 #include "exp_constants.hpp"
+#include "half.hpp"
 
 namespace fs_avx2 {
 #include "vec_avx2.hpp"
 #include "kernels.hpp"
+/* float16 with F16C (every AVX2 CPU has it; round to nearest even), bfloat16
+ * with integer shifts; tails with the portable conversions (same bits). */
+static void h2f(const uint16_t *s, int64_t n, float *d) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
+    fs_h2f_n(s + i, n - i, d + i);
+}
+static void f2h(const float *s, int64_t n, uint16_t *d) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(d + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    fs_f2h_n(s + i, n - i, d + i);
+}
+static void b2f(const uint16_t *s, int64_t n, float *d) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_si256((__m256i *)(d + i),
+                            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + i))), 16));
+    fs_b2f_n(s + i, n - i, d + i);
+}
+static void f2b(const float *s, int64_t n, uint16_t *d) {
+    int64_t i = 0;
+    const __m256i bias = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1), quiet = _mm256_set1_epi32(0x40);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 f = _mm256_loadu_ps(s + i);
+        const __m256i x = _mm256_castps_si256(f), hi = _mm256_srli_epi32(x, 16);
+        __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, bias), _mm256_and_si256(hi, one)), 16);
+        r = _mm256_blendv_epi8(r, _mm256_or_si256(hi, quiet), _mm256_castps_si256(_mm256_cmp_ps(f, f, _CMP_UNORD_Q)));
+        _mm_storeu_si128((__m128i *)(d + i), _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1)));
+    }
+    fs_f2b_n(s + i, n - i, d + i);
+}
 }
 
 extern const Tier fs_tier_avx2 = {
     "avx2",
     fs_avx2::Kernels<fs_avx2::VecF32>::table(),
     fs_avx2::Kernels<fs_avx2::VecF64>::table(),
+    {fs_avx2::h2f, fs_avx2::f2h, fs_avx2::b2f, fs_avx2::f2b},
 };

@@ -15,14 +15,49 @@
 #include <immintrin.h>
 #include "kernels.h"
 #include "exp_constants.hpp"
+#include "half.hpp"
 
 namespace fs_avx512 {
 #include "vec_avx512.hpp"
 #include "kernels.hpp"
+/* float16 with AVX-512F's conversions (round to nearest even), bfloat16 with
+ * integer shifts; tails with the portable conversions (same bits). */
+static void h2f(const uint16_t *s, int64_t n, float *d) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + i))));
+    fs_h2f_n(s + i, n - i, d + i);
+}
+static void f2h(const float *s, int64_t n, uint16_t *d) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(d + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    fs_f2h_n(s + i, n - i, d + i);
+}
+static void b2f(const uint16_t *s, int64_t n, float *d) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_si512((void *)(d + i),
+                            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(s + i))), 16));
+    fs_b2f_n(s + i, n - i, d + i);
+}
+static void f2b(const float *s, int64_t n, uint16_t *d) {
+    int64_t i = 0;
+    const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x40);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 f = _mm512_loadu_ps(s + i);
+        const __m512i x = _mm512_castps_si512(f), hi = _mm512_srli_epi32(x, 16);
+        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(x, bias), _mm512_and_si512(hi, one)), 16);
+        r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q), _mm512_or_si512(hi, quiet));
+        _mm256_storeu_si256((__m256i *)(d + i), _mm512_cvtepi32_epi16(r));
+    }
+    fs_f2b_n(s + i, n - i, d + i);
+}
 }
 
 extern const Tier fs_tier_avx512 = {
     "avx512f",
     fs_avx512::Kernels<fs_avx512::VecF32>::table(),
     fs_avx512::Kernels<fs_avx512::VecF64>::table(),
+    {fs_avx512::h2f, fs_avx512::f2h, fs_avx512::b2f, fs_avx512::f2b},
 };

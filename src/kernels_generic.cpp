@@ -10,14 +10,21 @@
 #include <string.h>
 #include "kernels.h"
 #include "exp_constants.hpp"
+#include "half.hpp"
 
 namespace fs_generic {
 #include "vec_generic.hpp"
 #include "kernels.hpp"
+/* float16 / bfloat16: the portable conversions of half.hpp */
+static void h2f(const uint16_t *s, int64_t n, float *d) { fs_h2f_n(s, n, d); }
+static void f2h(const float *s, int64_t n, uint16_t *d) { fs_f2h_n(s, n, d); }
+static void b2f(const uint16_t *s, int64_t n, float *d) { fs_b2f_n(s, n, d); }
+static void f2b(const float *s, int64_t n, uint16_t *d) { fs_f2b_n(s, n, d); }
 }
 
 extern const Tier fs_tier_generic = {
     "generic",
     fs_generic::Kernels<fs_generic::VecF32>::table(),
     fs_generic::Kernels<fs_generic::VecF64>::table(),
+    {fs_generic::h2f, fs_generic::f2h, fs_generic::b2f, fs_generic::f2b},
 };
