@@ -77,6 +77,19 @@ template <class T, class XS, class YS> struct Conv {
         if constexpr (std::is_same<T, float>::value && std::is_same<XS, bf16>::value) {
             if (stride == 1) return hc->b2f((const uint16_t *)x, n, buf);
         }
+        if constexpr (std::is_same<T, float>::value && std::is_same<XS, float>::value &&
+                      (std::is_same<YS, f16>::value || std::is_same<YS, bf16>::value)) {
+            if (stride == 1) {  /* rounded to the half dtype and back, a chunk at a time */
+                constexpr bool H = std::is_same<YS, f16>::value;
+                uint16_t tmp[256];
+                for (int64_t i = 0; i < n; i += 256) {
+                    const int64_t len = n - i < 256 ? n - i : 256;
+                    (H ? hc->f2h : hc->f2b)(x + i, len, tmp);
+                    (H ? hc->h2f : hc->b2f)(tmp, len, buf + i);
+                }
+                return;
+            }
+        }
         for (int64_t i = 0; i < n; ++i) buf[i] = in(x[i * stride]);
     }
     static void out_n(const HalfConvert *hc, const T *buf, int64_t n, YS *y, int64_t stride) {
@@ -165,6 +178,10 @@ inline double log_softmax_offset(double m, double sum_rest, double count) {
 template <class T, class XS = T, class YS = T> struct Plan {
     typedef Conv<T, XS, YS> C;
     static constexpr bool DIRECT = C::DIRECT;
+    /* half in and half out of one kind (float32 computing): the fused
+     * conversion sweeps of HalfConvert, [0] float16, [1] bfloat16; else -1 */
+    static constexpr int FUSED = !std::is_same<T, float>::value || !std::is_same<XS, YS>::value ? -1
+                                 : std::is_same<XS, f16>::value ? 0 : std::is_same<XS, bf16>::value ? 1 : -1;
     const KernelTable<T> *k;
     const HalfConvert *hc;
     int op;
@@ -303,6 +320,25 @@ template <class T, class XS = T, class YS = T> struct Plan {
      * mask, contiguous (see slice_mask), or null. */
     void short_slice(const XS *x, const uint8_t *w, YS *y, T *buf) const {
         const bool lse = op == FS_LOGSUMEXP;
+        if constexpr (FUSED >= 0) {  /* half in and out, unmasked, contiguous: 3 sweeps as float32 */
+            if (!w && xsn == 1 && (lse || ysn == 1)) {
+                const uint16_t *xh = (const uint16_t *)x;
+                uint16_t *yh = (uint16_t *)y;
+                const T m = hc->cvt_max[FUSED](xh, n, buf);
+                if (op == FS_SOFTMAX) {
+                    const double s = k->rexp_store(buf, n, m, buf, nullptr);
+                    hc->scale_cvt[FUSED](buf, n, (T)(1.0 / s), yh);
+                    return;
+                }
+                double count;
+                const double rest = k->rexp_sum_excl(buf, n, m, &count, nullptr, 1);
+                if (op == FS_LOG_SOFTMAX)
+                    hc->shift_cvt[FUSED](buf, n, m, (T)log_softmax_offset(m, rest, count), yh);
+                else
+                    *y = C::out((T)((double)m + log_sum(rest, count)));
+                return;
+            }
+        }
         if constexpr (!DIRECT) {  /* converted: read into buf, compute there, write back */
             gather(x, xsn, n, buf);
             if (lse) {
