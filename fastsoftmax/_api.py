@@ -63,12 +63,14 @@ def _result_dtype(x, dtype, name):
     return dt
 
 
-def _prepare_input(x, dt):
+def _prepare_input(x, dt, convert_in_kernel=True):
     """x as the kernels take it for result dtype dt: an aligned, native-order
     array of dt, or of a dtype the kernels convert from themselves (float16 /
     bfloat16 input with a float32/64 result, float32/64 input with a float16
-    result: no copy); otherwise a copy cast to dt."""
-    if x.flags.aligned and x.dtype.isnative and (x.dtype == dt or (x.dtype.name, dt.name) in _KERNEL_PAIRS):
+    result: no copy); otherwise a copy cast to dt. convert_in_kernel=False
+    (the gradients): always dt itself."""
+    if x.flags.aligned and x.dtype.isnative and (
+            x.dtype == dt or (convert_in_kernel and (x.dtype.name, dt.name) in _KERNEL_PAIRS)):
         return x
     with np.errstate(all="ignore"):  # 1e300 -> float32 is inf, as asked; no warning
         return x.astype(dt, order="K")
@@ -137,7 +139,7 @@ def _normalise(x, axis, dtype, where, name):
     """(x as the kernels take it, result dtype, was-0-d, axes, mask or None)."""
     x = np.asarray(x)
     dt = _result_dtype(x, dtype, name)
-    mask = _where_mask(where, x.shape, name)
+    mask = None if where is None else _where_mask(where, x.shape, name)
     scalar = x.ndim == 0
     xin = x.reshape(1) if scalar else x
     if scalar and mask is not None:
@@ -148,20 +150,29 @@ def _normalise(x, axis, dtype, where, name):
 
 def _private_mask(mask, out):
     """The mask, copied if out shares its memory (writing out would change it)."""
-    if mask is not None and out is not None and np.may_share_memory(mask, out):
+    if mask is not None and np.may_share_memory(mask, out):
         return mask.copy()
     return mask
 
 
 def _merged_mask(mask, axes, shape2):
-    """The mask laid out like x once `axes` are merged (x2 of shape shape2): a
-    view when NumPy can make one, else a copy of the (bool) mask."""
-    if mask is None:
-        return None
-    if len(axes) == 0:
+    """The mask laid out like x once `axes` are merged (x2 of shape shape2).
+
+    Only the mask's own extent is merged (its broadcast dimensions cut back to
+    length 1 among the kept ones): a view when NumPy can make one, else a copy
+    of that extent alone, which is then broadcast over the kept dimensions
+    again. A per-position mask (broadcast over the kept dimensions) and a
+    per-slice one (broadcast over the merged ones) are never copied."""
+    if len(axes) == 0 or mask.size == 0:
         return mask.reshape(shape2)
-    m2, _, _ = _merge_axes(mask, axes)
-    return m2
+    if all(mask.strides[a] == 0 or mask.shape[a] == 1 for a in axes):  # one value per slice
+        per_slice = mask[tuple(0 if d in axes else slice(None) for d in range(mask.ndim))]
+        return np.broadcast_to(per_slice[..., None], shape2)
+    kept = [d for d in range(mask.ndim) if d not in axes]
+    own = mask[tuple(slice(0, 1) if d in kept and mask.strides[d] == 0 else slice(None)
+                     for d in range(mask.ndim))]
+    m2, _, _ = _merge_axes(own, axes)
+    return np.broadcast_to(m2, shape2)
 
 
 def _softmax_like(op, x, axis, out, dtype, where, name):
@@ -169,7 +180,7 @@ def _softmax_like(op, x, axis, out, dtype, where, name):
     shape = () if scalar else x.shape
     if out is not None:
         _check_out(out, shape, dt, name)
-    mask = _private_mask(mask, out)
+        mask = _private_mask(mask, out)
     nthreads = _config._num_threads
     if len(axes) == 1:
         if out is not None and _writes_directly(out, x, True):
@@ -183,7 +194,7 @@ def _softmax_like(op, x, axis, out, dtype, where, name):
         else:
             x2, _, perm = _merge_axes(x, axes)
         y2 = np.empty(x2.shape, dtype=dt)
-        _core.run(op, x2, y2, x2.ndim - 1, nthreads, _merged_mask(mask, axes, x2.shape))
+        _core.run(op, x2, y2, x2.ndim - 1, nthreads, None if mask is None else _merged_mask(mask, axes, x2.shape))
         if len(axes) == 0:
             y = y2.reshape(x.shape)
         else:
@@ -231,7 +242,7 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None, dtype=None, where=None):
         shape = tuple(s for d, s in enumerate(x.shape) if d not in axes)
     if out is not None:
         _check_out(out, shape, dt, name)
-    mask = _private_mask(mask, out)
+        mask = _private_mask(mask, out)
     nthreads = _config._num_threads
     if len(axes) == 1 and out is not None and _writes_directly(out, x, False):
         target = out.reshape(()) if scalar else out
@@ -244,11 +255,11 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None, dtype=None, where=None):
     elif len(axes) == 0:  # every element is its own slice of length 1
         x2 = x.reshape(x.size, 1)
         axis2 = 1
-        m2 = _merged_mask(mask, axes, x2.shape)
+        m2 = None if mask is None else _merged_mask(mask, axes, x2.shape)
     else:
         x2, _, _ = _merge_axes(x, axes)
         axis2 = x2.ndim - 1
-        m2 = _merged_mask(mask, axes, x2.shape)
+        m2 = None if mask is None else _merged_mask(mask, axes, x2.shape)
     y2 = np.empty(x2.shape[:axis2] + (1,) + x2.shape[axis2 + 1:], dtype=dt)
     _core.run(_core.LOGSUMEXP, x2, y2, axis2, nthreads, m2)
     y = y2.reshape(shape)
@@ -283,18 +294,18 @@ def _backward(op, y, grad, axis, out, where, name):
             np.copyto(out, dx)
             return out
         return dx[()] if dx.ndim == 0 else dx
-    mask = _where_mask(where, y.shape, name)
+    mask = None if where is None else _where_mask(where, y.shape, name)
     scalar = y.ndim == 0
     if scalar:
         y, g = y.reshape(1), g.reshape(1)
         if mask is not None:
             mask = mask.reshape(1)
     axes = _axes(axis, y.ndim)
-    y, g = _prepare_input(y, dt), _prepare_input(g, dt)
+    y, g = _prepare_input(y, dt, False), _prepare_input(g, dt, False)
     shape = () if scalar else y.shape
     if out is not None:
         _check_out(out, shape, dt, name)
-    mask = _private_mask(mask, out)
+        mask = _private_mask(mask, out)
     nthreads = _config._num_threads
     if len(axes) == 1:
         if out is not None and _writes_directly(out, y, True) and _writes_directly(out, g, True):
@@ -308,7 +319,8 @@ def _backward(op, y, grad, axis, out, where, name):
         else:
             (y2, _, perm), (g2, _, _) = _merge_axes(y, axes), _merge_axes(g, axes)
         d2 = np.empty(y2.shape, dtype=dt)
-        _core.run_backward(op, y2, g2, d2, y2.ndim - 1, nthreads, _merged_mask(mask, axes, y2.shape))
+        _core.run_backward(op, y2, g2, d2, y2.ndim - 1, nthreads,
+                           None if mask is None else _merged_mask(mask, axes, y2.shape))
         if len(axes) == 0:
             dx = d2.reshape(y.shape)
         else:

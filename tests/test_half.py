@@ -402,3 +402,14 @@ def test_zz_report():
     for (dt, op), e in sorted(WORST.items()):
         print(f"max error {dt} {op}: {e:.3f} ULP")
     assert all(e <= 1.0 for e in WORST.values())
+
+
+def test_half_backward_mixed_dtypes(rng):
+    """float16 y with a float32 grad promotes to float32 (the kernels need one dtype)."""
+    y = fastsoftmax.softmax(values(rng, (4, 30), F16))
+    g = rng.standard_normal((4, 30)).astype(np.float32)
+    for fn in (fastsoftmax.softmax_backward, fastsoftmax.log_softmax_backward):
+        yy = y if fn is fastsoftmax.softmax_backward else fastsoftmax.log_softmax(values(rng, (4, 30), F16))
+        dx = fn(yy, g)
+        assert dx.dtype == np.float32
+        assert same_bits(dx, fn(yy.astype(np.float32), g))

@@ -93,6 +93,8 @@ def plan_case(plan, dtype, rng):
         return random_values(rng, (5, LONG // item + 9), dtype), -1
     if plan == "long_strided":  # long slices that are not contiguous: gathered blocks
         return random_values(rng, (LONG // item + 5, 2), dtype), 0
+    if plan == "long_gather":  # long slices with no unit stride anywhere: blocks gathered, split across threads
+        return make_layout(random_values(rng, (2, LONG // item + 21), dtype), "stepped"), -1
     if plan == "columns":  # axis 0, short columns (three sweeps in cache)
         return random_values(rng, (37, 45), dtype), 0
     if plan == "tall":  # axis 0, tall columns (streaming blocks of rows)
@@ -118,10 +120,10 @@ def plan_case(plan, dtype, rng):
     raise ValueError(plan)
 
 
-PLANS = ["rows", "small", "small_3d", "long", "long_many", "long_strided", "columns", "tall", "middle_axis",
+PLANS = ["rows", "small", "small_3d", "long", "long_many", "long_strided", "long_gather", "columns", "tall", "middle_axis",
          "gather", "gather_transposed", "tuple", "tuple_transposed", "none", "empty_tuple", "big_rows",
          "big_columns"]
-SLOW_PLANS = {"long", "long_many", "long_strided", "tall"}
+SLOW_PLANS = {"long", "long_many", "long_strided", "long_gather", "tall"}
 
 
 @pytest.mark.parametrize("plan", PLANS)
@@ -134,7 +136,7 @@ def test_where_every_plan(isa, op, dtype, plan, threads, rng):
     for kind in kinds:
         mask = mask_for(kind, x.shape, axes, rng)
         xp = poison_masked(x, mask, rng)
-        if plan in ("gather", "gather_transposed", "small_3d", "tuple_transposed"):
+        if plan in ("gather", "gather_transposed", "small_3d", "tuple_transposed", "long_gather"):
             xp = make_layout(xp, "stepped")  # keep the input strided after poisoning
         got = threads(lambda: call(op, xp, axis, where=mask))
         check_masked(op, got, xp, mask, axis)
@@ -500,3 +502,74 @@ def test_special_slices_beyond_small_rows(isa, op, dtype, rng):
             out = np.full(xx.shape if op != "logsumexp" else np.shape(got), 5.0, dtype)
             call(op, xx, axis, where=mm, out=out)
             assert same_bits(out, got)
+
+
+@pytest.mark.parametrize("op", BACKWARD)
+def test_backward_where_property(op):
+    """Random shapes, strides, axes and masks (the strategies of test_properties.py)."""
+    from hypothesis import given, note
+    from hypothesis import strategies as st
+    from test_properties import axes as axes_st
+    from test_properties import masks as masks_st
+
+    @given(data=st.data())
+    def prop(data):
+        dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+        ndim = data.draw(st.integers(0, 3))
+        shape = tuple(data.draw(st.lists(st.integers(0, 6), min_size=ndim, max_size=ndim)))
+        axis = data.draw(axes_st(ndim))
+        mask = data.draw(masks_st(shape))
+        layout = data.draw(st.sampled_from(["C", "F", "stepped", "negative"]))
+        isa = data.draw(st.sampled_from(_core.supported_tiers()))
+        seed = data.draw(st.integers(0, 2**32 - 1))
+        note(f"shape={shape} axis={axis} mask={mask!r} layout={layout} isa={isa}")
+        rng = np.random.default_rng(seed)
+        y, g = backward_inputs(op, shape, axis, mask, dtype, rng)
+        y, g = make_layout(y, layout), make_layout(g, layout)
+        old = _core.get_tier()
+        _core.set_tier(isa)
+        try:
+            dx = getattr(fastsoftmax, op)(y, g, axis, where=mask)
+        finally:
+            _core.set_tier(old)
+        assert np.shape(dx) == shape and np.asarray(dx).dtype == dtype
+        if np.size(dx) == 0:
+            return
+        if np.ndim(dx):
+            check_backward(op, dx, y, g, mask, axis)
+        else:
+            check_backward(op, np.asarray(dx).reshape(1), y.reshape(1), g.reshape(1), np.reshape(mask, 1), -1)
+
+    prop()
+
+
+def test_merged_axes_mask_is_not_copied_beyond_its_extent(monkeypatch, rng):
+    """Tuple axes: a mask broadcast over the kept dimensions reaches the kernel
+    as a view of the caller's mask (or a copy of its own extent only)."""
+    seen = []
+    real = _core.run
+
+    def spy(op, x, y, axis, nthreads, mask=None):
+        seen.append(mask)
+        return real(op, x, y, axis, nthreads, mask)
+    monkeypatch.setattr(_core, "run", spy)
+    x = random_values(rng, (5, 6, 7), np.float32)
+    per_position = rng.random((6, 7)) < 0.5          # the same for every x[i]
+    per_slice = rng.random((5, 1, 1)) < 0.5           # constant within each slice
+    mixed = rng.random((1, 6, 1)) < 0.5               # broadcast inside the merged axes too
+    # "view": the kernel reads the caller's mask; "small": a copy of the mask's own
+    # extent, broadcast over the kept dimension; "copy": all axes are merged and the
+    # mask repeats inside them (one stride cannot say that), so it is copied
+    cases = ((per_position, (1, 2), "view"), (per_slice, (1, 2), "view"), (mixed, (1, 2), "small"),
+             (mixed, (0, 2), "view"), (per_position, None, "copy"), (per_slice, (0, 1, 2), "copy"))
+    for mask, axes, expect in cases:
+        for op in OPS:
+            seen.clear()
+            got = call(op, x, axes, where=mask)
+            check_masked(op, got, x, mask, axes)
+            m = seen[-1]
+            assert m.size == x.size
+            if expect == "view":
+                assert np.shares_memory(m, mask), (mask.shape, axes)
+            elif expect == "small":
+                assert m.strides[0] == 0, (mask.shape, axes, m.strides)
