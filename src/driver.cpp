@@ -811,6 +811,10 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
     }
 };
 
+/* Tall converted column tiles: columns per tile (a block of COL_BLOCK_ROWS
+ * rows of them, read into float32, then stays in L1/L2 for its sweeps). */
+const int64_t CVT_TALL_TILE = 256;
+
 /* wsi: the mask's stride across the inner (column) dimension. */
 template <class T, class XS, class YS>
 int run_columns(Plan<T, XS, YS> &p, const XS *x, const uint8_t *wm, YS *y, const Outer &o, int64_t ni,
@@ -818,7 +822,8 @@ int run_columns(Plan<T, XS, YS> &p, const XS *x, const uint8_t *wm, YS *y, const
     typedef ColumnTile<T, XS, YS> Tile;
     const int64_t line = 64 / (int64_t)sizeof(T);
     /* Widest tile: all of a short column tile in cache, or TW for tall ones. */
-    int64_t tile = Tile::short_columns(p.n) ? COL_SHORT_BYTES / (p.n * (int64_t)sizeof(T)) / line * line : Tile::TW;
+    int64_t tile = Tile::short_columns(p.n) ? COL_SHORT_BYTES / (p.n * (int64_t)sizeof(T)) / line * line
+                   : Tile::DIRECT ? Tile::TW : CVT_TALL_TILE;
     if (tile > Tile::TW) tile = Tile::TW;
     const int t = thread_count(nthreads, o.count * ni * p.n, o.count * ((ni + line - 1) / line));
     if (o.count * ((ni + tile - 1) / tile) < t) {  /* too few tiles: narrow them, whole lines */
