@@ -397,13 +397,6 @@ def test_half_backward_via_float32(rng):
     assert same_bits(dx, want)
 
 
-def test_zz_report():
-    """The worst errors this run saw (shown with -s); the bound is 1 ULP."""
-    for (dt, op), e in sorted(WORST.items()):
-        print(f"max error {dt} {op}: {e:.3f} ULP")
-    assert all(e <= 1.0 for e in WORST.values())
-
-
 def test_half_backward_mixed_dtypes(rng):
     """float16 y with a float32 grad promotes to float32 (the kernels need one dtype)."""
     y = fastsoftmax.softmax(values(rng, (4, 30), F16))
@@ -413,3 +406,35 @@ def test_half_backward_mixed_dtypes(rng):
         dx = fn(yy, g)
         assert dx.dtype == np.float32
         assert same_bits(dx, fn(yy.astype(np.float32), g))
+
+
+# ---- property: any shape, axis, layout and float16 values ----------------------------
+
+try:
+    from hypothesis import given, strategies as st
+    from hypothesis.extra import numpy as hnp
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    given = None
+
+if given is not None:
+    @given(data=st.data())
+    def test_property_float16_within_1_ulp(data):
+        shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=40))
+        x = data.draw(hnp.arrays(np.float16, shape, elements=st.floats(
+            -60000, 60000, width=16, allow_nan=False, allow_infinity=False)))
+        if data.draw(st.booleans()):  # specials too
+            x = x.copy()
+            x.flat[data.draw(st.integers(0, x.size - 1))] = data.draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+        layout = data.draw(st.sampled_from(["C", "F", "transposed", "stepped", "negative"]))
+        xl = make_layout(x, layout)
+        axis = data.draw(st.sampled_from([-1, 0, None] + ([(0, 1)] if x.ndim >= 2 else [])))
+        op = data.draw(st.sampled_from(OPS))
+        got = at_1_and_2_threads(lambda: call(op, xl, axis=axis))
+        check_half(op, got, xl, axis)
+
+
+def test_zz_report():
+    """The worst errors this run saw (shown with -s); the bound is 1 ULP."""
+    for (dt, op), e in sorted(WORST.items()):
+        print(f"max error {dt} {op}: {e:.5f} ULP")
+    assert all(e <= 1.0 for e in WORST.values())
