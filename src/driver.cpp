@@ -646,14 +646,21 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
     }
 
     /* Rows [r0, r0 + len) of x as T with their pitch: in place, or (converted)
-     * read into xbuf with pitch w. The results of such rows go to xbuf too
-     * (rows_out) and are written back converted by rows_flush. */
+     * read into xbuf with pitch w. The results of such rows go to another part
+     * of the buffer (rows_out: OUT_AT, not in place: AVX-512 masked loads of a
+     * narrow tile's next row stall behind the masked stores of this one in the
+     * same cache line) and are written back converted by rows_flush.
+     * XBUF elements: the input part, then two output parts (see sweep). */
+    static constexpr int64_t OUT_AT = WTILE + 64, XBUF = 2 * WTILE + 64;
     static const T *rows_in(const P &p, const XS *x, int64_t r0, int64_t len, int64_t w, T *xbuf, int64_t *px) {
         if constexpr (DIRECT) {
             *px = p.xsn;
             return x + r0 * p.xsn;
         } else {
-            for (int64_t r = 0; r < len; ++r) p.gather(x + (r0 + r) * p.xsn, 1, w, xbuf + r * w);
+            if (p.xsn == w)  /* the rows follow each other: one run */
+                p.gather(x + r0 * p.xsn, 1, len * w, xbuf);
+            else
+                for (int64_t r = 0; r < len; ++r) p.gather(x + (r0 + r) * p.xsn, 1, w, xbuf + r * w);
             *px = w;
             return xbuf;
         }
@@ -669,8 +676,12 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
         }
     }
     static void rows_flush(const P &p, YS *y, int64_t r0, int64_t len, int64_t w, const T *xbuf) {
-        if constexpr (!DIRECT)
-            for (int64_t r = 0; r < len; ++r) p.scatter(xbuf + r * w, w, y + (r0 + r) * p.ysn, 1);
+        if constexpr (!DIRECT) {
+            if (p.ysn == w)
+                p.scatter(xbuf, len * w, y + r0 * p.ysn, 1);
+            else
+                for (int64_t r = 0; r < len; ++r) p.scatter(xbuf + r * w, w, y + (r0 + r) * p.ysn, 1);
+        }
     }
 
     /* mk: the tile's mask (null: none), wsi its stride across the columns.
@@ -709,7 +720,7 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
             else
                 k->col_max(xt, n, px, w, m);
             if (p.op == FS_SOFTMAX) {
-                T *yt = rows_out(p, y, 0, w, xbuf, &py);
+                T *yt = rows_out(p, y, 0, w, xbuf + OUT_AT, &py);
                 if (wk)
                     k->col_rexp_store_w(xt, n, px, w, wk, pk, m, yt, py, sum);
                 else
@@ -723,7 +734,7 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
                     k->col_scale_w(yt, n, py, w, wk, pk, off);
                 else
                     k->col_scale(yt, n, py, w, off);
-                rows_flush(p, y, 0, n, w, xbuf);
+                rows_flush(p, y, 0, n, w, xbuf + OUT_AT);
                 return;
             }
             if (wk)
@@ -732,12 +743,12 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
                 k->col_rexp_sum(xt, n, px, w, m, sum, count, nullptr, 1);
             if (p.op == FS_LOG_SOFTMAX) {
                 for (int64_t c = 0; c < w; ++c) off[c] = (T)log_softmax_offset(m[c], sum[c], count[c]);
-                T *yt = rows_out(p, y, 0, w, xbuf, &py);
+                T *yt = rows_out(p, y, 0, w, xbuf + OUT_AT, &py);
                 if (wk)
                     k->col_shift_store_w[p.stream](xt, n, px, w, wk, pk, m, off, yt, py);
                 else
                     k->col_shift_store[p.stream](xt, n, px, w, m, off, yt, py);
-                rows_flush(p, y, 0, n, w, xbuf);
+                rows_flush(p, y, 0, n, w, xbuf + OUT_AT);
                 return;
             }
         } else {
@@ -777,32 +788,45 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
                 k->col_merge(w, bm, bsum, bcount, m, sum, lo, count);
             }
             for (int64_t c = 0; c < w; ++c) sum[c] += lo[c];
-            if (softmax) {
-                for (int64_t c = 0; c < w; ++c)  /* +inf in the column: NaN, as inf - inf */
-                    off[c] = m[c] == (T)__builtin_inf() ? (T)__builtin_nan("") : (T)(1.0 / (sum[c] + count[c]));
+            /* The writing sweep, block by block. Converted: two halves of xbuf
+             * in turn, each block written back while the next is computed (its
+             * masked stores retire first: reading them at once stalls). */
+            T *bufs[2] = {xbuf ? xbuf + OUT_AT : nullptr, xbuf ? xbuf + OUT_AT + WTILE / 2 : nullptr};
+            int flip = 0;
+            int64_t pend_r0 = 0, pend_len = 0;
+            auto sweep = [&](auto kernel) {  /* kernel(xt, px, yt, py, len, wk, pk) */
                 chunks([&](int64_t r0, int64_t len, const uint8_t *wk, int64_t pk) {
                     int64_t px, py;
                     const T *xt = rows_in(p, x, r0, len, w, xbuf, &px);
-                    T *yt = rows_out(p, y, r0, w, xbuf, &py);
+                    T *yt = rows_out(p, y, r0, w, bufs[flip], &py);
+                    kernel(xt, px, yt, py, len, wk, pk);
+                    if constexpr (!DIRECT) {
+                        if (pend_len) rows_flush(p, y, pend_r0, pend_len, w, bufs[flip ^ 1]);
+                        pend_r0 = r0;
+                        pend_len = len;
+                        flip ^= 1;
+                    }
+                });
+                if (pend_len) rows_flush(p, y, pend_r0, pend_len, w, bufs[flip ^ 1]);
+            };
+            if (softmax) {
+                for (int64_t c = 0; c < w; ++c)  /* +inf in the column: NaN, as inf - inf */
+                    off[c] = m[c] == (T)__builtin_inf() ? (T)__builtin_nan("") : (T)(1.0 / (sum[c] + count[c]));
+                sweep([&](const T *xt, int64_t px, T *yt, int64_t py, int64_t len, const uint8_t *wk, int64_t pk) {
                     if (wk)
                         k->col_rexp_scale_store_w[p.stream](xt, len, px, w, wk, pk, m, off, yt, py);
                     else
                         k->col_rexp_scale_store[p.stream](xt, len, px, w, m, off, yt, py);
-                    rows_flush(p, y, r0, len, w, xbuf);
                 });
                 return;
             }
             if (p.op == FS_LOG_SOFTMAX) {
                 for (int64_t c = 0; c < w; ++c) off[c] = (T)log_softmax_offset(m[c], sum[c], count[c]);
-                chunks([&](int64_t r0, int64_t len, const uint8_t *wk, int64_t pk) {
-                    int64_t px, py;
-                    const T *xt = rows_in(p, x, r0, len, w, xbuf, &px);
-                    T *yt = rows_out(p, y, r0, w, xbuf, &py);
+                sweep([&](const T *xt, int64_t px, T *yt, int64_t py, int64_t len, const uint8_t *wk, int64_t pk) {
                     if (wk)
                         k->col_shift_store_w[p.stream](xt, len, px, w, wk, pk, m, off, yt, py);
                     else
                         k->col_shift_store[p.stream](xt, len, px, w, m, off, yt, py);
-                    rows_flush(p, y, r0, len, w, xbuf);
                 });
                 return;
             }
@@ -837,7 +861,7 @@ int run_columns(Plan<T, XS, YS> &p, const XS *x, const uint8_t *wm, YS *y, const
     parallel(t, [&]() {
         Tile *ct = (Tile *)malloc(sizeof(Tile));
         uint8_t *wtile = need_wtile ? (uint8_t *)malloc(Tile::WTILE) : nullptr;
-        T *xbuf = Tile::DIRECT ? nullptr : (T *)malloc(sizeof(T) * Tile::WTILE);
+        T *xbuf = Tile::DIRECT ? nullptr : (T *)malloc(sizeof(T) * Tile::XBUF);
         if (!ct || (need_wtile && !wtile) || (!Tile::DIRECT && !xbuf)) {
 #ifdef _OPENMP
 #pragma omp atomic write

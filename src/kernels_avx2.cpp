@@ -21,14 +21,26 @@ namespace fs_avx2 {
 static void h2f(const uint16_t *s, int64_t n, float *d) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
-    fs_h2f_n(s + i, n - i, d + i);
+    if (i < n) {
+        uint16_t t[8] = {0};
+        float f[8];
+        memcpy(t, s + i, (size_t)(n - i) * 2);
+        _mm256_storeu_ps(f, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)t)));
+        memcpy(d + i, f, (size_t)(n - i) * 4);
+    }
 }
 static void f2h(const float *s, int64_t n, uint16_t *d) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm_storeu_si128((__m128i *)(d + i),
                          _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    fs_f2h_n(s + i, n - i, d + i);
+    if (i < n) {
+        float f[8] = {0};
+        uint16_t t[8];
+        memcpy(f, s + i, (size_t)(n - i) * 4);
+        _mm_storeu_si128((__m128i *)t, _mm256_cvtps_ph(_mm256_loadu_ps(f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        memcpy(d + i, t, (size_t)(n - i) * 2);
+    }
 }
 static void b2f(const uint16_t *s, int64_t n, float *d) {
     int64_t i = 0;
