@@ -42,6 +42,10 @@
 
 namespace {
 
+/* Per-thread scratch on whole cache lines: vector loads of the buffers never
+ * straddle two lines (malloc gives 16 bytes). Freed with free(). */
+inline void *alloc_lines(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
 /* Storage types of float16 and bfloat16 elements (the bits; computed in float32). */
 struct f16 { uint16_t bits; };
 struct bf16 { uint16_t bits; };
@@ -469,6 +473,10 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
         /* converted short rows, unmasked: read in batches, small_rows on the buffer */
         const bool small_cvt = !DIRECT && !p.long_slices && p.n <= p.k->small_max && !p.masked;
         const int64_t batch_rows = small_cvt ? (CVT_BATCH / p.n > 0 ? CVT_BATCH / p.n : 1) : 0;
+        /* where the results start in buf: past the rows, at 2 KiB modulo 4 KiB
+         * from them, so that storing row j's results does not alias (4K
+         * aliasing) the loads of row j + 1 */
+        const int64_t res_at = ((batch_rows * p.n * (int64_t)sizeof(T) + 4095) / 4096 * 4096 + 2048) / (int64_t)sizeof(T);
         const int t = thread_count(nthreads, total, o.count);
         const int64_t nb = (p.n + p.block - 1) / p.block;
         parallel(t, [&]() {
@@ -478,8 +486,8 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
             const bool contiguous = DIRECT && p.xsn == 1 && (p.op == FS_LOGSUMEXP || p.ysn == 1);
             const bool need_buf = p.long_slices ? (p.xsn != 1 || p.ysn != 1 || !DIRECT)
                                                 : !contiguous || (p.stream && p.op == FS_SOFTMAX);
-            const int64_t buf_len = p.long_slices ? p.block : small_cvt ? batch_rows * (p.n + 1) : p.n;
-            if (need_buf) buf = (T *)malloc(sizeof(T) * buf_len);
+            const int64_t buf_len = p.long_slices ? p.block : small_cvt ? res_at + batch_rows * p.n : p.n;
+            if (need_buf) buf = (T *)alloc_lines(sizeof(T) * buf_len);
             if (need_wbuf) wbuf = (uint8_t *)malloc(wbuf_len);
             if (p.long_slices) st = (typename P::Stat *)malloc(sizeof(*st) * nb);
             if ((need_buf && !buf) || (need_wbuf && !wbuf) || (p.long_slices && !st)) {
@@ -503,22 +511,33 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
                         }
                         hi = lo;
                     }
-                } else if (small_cvt) {  /* batches of rows read into buf, results (logsumexp) after them */
+                } else if (small_cvt) {
+                    /* batches of rows read into buf, results after them (not in
+                     * place: see ColumnTile::rows_in); rows that follow each
+                     * other in memory are converted as one run */
                     const bool lse = p.op == FS_LOGSUMEXP;
-                    T *res = buf + batch_rows * p.n;
+                    T *res = buf + res_at;
+                    const bool x_run = o.nd == 1 && o.xs[0] == p.n && p.xsn == 1;
+                    const bool y_run = !lse && o.nd == 1 && o.ys[0] == p.n && p.ysn == 1;
                     for (int64_t r = lo; r < hi;) {
                         const int64_t cnt = hi - r < batch_rows ? hi - r : batch_rows;
                         Odometer out = it;
-                        for (int64_t j = 0; j < cnt; ++j, it.next()) p.gather(x + it.xoff, p.xsn, p.n, buf + j * p.n);
-                        if (lse)
-                            p.k->small_rows(p.op, buf, p.n, res, 1, p.n, cnt);
-                        else
-                            p.k->small_rows(p.op, buf, p.n, buf, p.n, p.n, cnt);
-                        for (int64_t j = 0; j < cnt; ++j, out.next()) {
-                            if (lse)
-                                y[out.yoff] = P::C::out(res[j]);
-                            else
-                                p.scatter(buf + j * p.n, p.n, y + out.yoff, p.ysn);
+                        if (x_run) {
+                            p.gather(x + it.xoff, 1, cnt * p.n, buf);
+                            for (int64_t j = 0; j < cnt; ++j) it.next();
+                        } else {
+                            for (int64_t j = 0; j < cnt; ++j, it.next()) p.gather(x + it.xoff, p.xsn, p.n, buf + j * p.n);
+                        }
+                        p.k->small_rows(p.op, buf, p.n, res, lse ? 1 : p.n, p.n, cnt);
+                        if (y_run) {
+                            p.scatter(res, cnt * p.n, y + out.yoff, 1);
+                        } else {
+                            for (int64_t j = 0; j < cnt; ++j, out.next()) {
+                                if (lse)
+                                    y[out.yoff] = P::C::out(res[j]);
+                                else
+                                    p.scatter(res + j * p.n, p.n, y + out.yoff, p.ysn);
+                            }
                         }
                         r += cnt;
                     }
@@ -573,7 +592,7 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
         parallel(t, [&]() {
             T *buf = nullptr;
             uint8_t *wbuf = nullptr;
-            if (need_buf) buf = (T *)malloc(sizeof(T) * p.block);
+            if (need_buf) buf = (T *)alloc_lines(sizeof(T) * p.block);
             if (need_wbuf) wbuf = (uint8_t *)malloc(p.block);
             if ((need_buf && !buf) || (need_wbuf && !wbuf)) {
 #ifdef _OPENMP
@@ -861,7 +880,7 @@ int run_columns(Plan<T, XS, YS> &p, const XS *x, const uint8_t *wm, YS *y, const
     parallel(t, [&]() {
         Tile *ct = (Tile *)malloc(sizeof(Tile));
         uint8_t *wtile = need_wtile ? (uint8_t *)malloc(Tile::WTILE) : nullptr;
-        T *xbuf = Tile::DIRECT ? nullptr : (T *)malloc(sizeof(T) * Tile::XBUF);
+        T *xbuf = Tile::DIRECT ? nullptr : (T *)alloc_lines(sizeof(T) * Tile::XBUF);
         if (!ct || (need_wtile && !wtile) || (!Tile::DIRECT && !xbuf)) {
 #ifdef _OPENMP
 #pragma omp atomic write
