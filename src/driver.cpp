@@ -322,20 +322,23 @@ template <class T, class XS = T, class YS = T> struct Plan {
 
     /* One short slice with any strides; buf holds n elements. w: the slice's
      * mask, contiguous (see slice_mask), or null. */
-    void short_slice(const XS *x, const uint8_t *w, YS *y, T *buf) const {
+    void short_slice(const XS *x, const uint8_t *w, YS *y, T *buf, const XS *next = nullptr) const {
         const bool lse = op == FS_LOGSUMEXP;
         if constexpr (FUSED >= 0) {  /* half in and out, unmasked, contiguous: 3 sweeps as float32 */
             if (!w && xsn == 1 && (lse || ysn == 1)) {
                 const uint16_t *xh = (const uint16_t *)x;
                 uint16_t *yh = (uint16_t *)y;
                 const T m = hc->cvt_max[FUSED](xh, n, buf);
+                /* the exp sweep prefetches the next row (its float offsets
+                 * cover the half row twice over: the lines are just touched) */
+                const T *nx = (const T *)next;
                 if (op == FS_SOFTMAX) {
-                    const double s = k->rexp_store(buf, n, m, buf, nullptr);
+                    const double s = k->rexp_store(buf, n, m, buf, nx);
                     hc->scale_cvt[FUSED](buf, n, (T)(1.0 / s), yh);
                     return;
                 }
                 double count;
-                const double rest = k->rexp_sum_excl(buf, n, m, &count, nullptr, 1);
+                const double rest = k->rexp_sum_excl(buf, n, m, &count, nx, 1);
                 if (op == FS_LOG_SOFTMAX)
                     hc->shift_cvt[FUSED](buf, n, m, (T)log_softmax_offset(m, rest, count), yh);
                 else
@@ -528,6 +531,16 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
                         } else {
                             for (int64_t j = 0; j < cnt; ++j, it.next()) p.gather(x + it.xoff, p.xsn, p.n, buf + j * p.n);
                         }
+                        if (x_run && r + cnt < hi) {  /* the next batch streams in while this one computes */
+                            const char *nb = (const char *)(x + it.xoff);
+                            const int64_t bytes = (hi - r - cnt < batch_rows ? hi - r - cnt : batch_rows) * p.n *
+                                                  (int64_t)sizeof(XS);
+                            for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(nb + b, 0, 3);
+                        }
+                        if (y_run) {  /* and this batch's output lines are fetched for writing */
+                            const char *ob = (const char *)(y + out.yoff);
+                            for (int64_t b = 0; b < cnt * p.n * (int64_t)sizeof(YS); b += 64) __builtin_prefetch(ob + b, 1, 3);
+                        }
                         p.k->small_rows(p.op, buf, p.n, res, lse ? 1 : p.n, p.n, cnt);
                         if (y_run) {
                             p.scatter(res, cnt * p.n, y + out.yoff, 1);
@@ -562,7 +575,8 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
                             p.short_contiguous_w(x + it.xoff, wr, y + it.yoff, r + 1 < hi ? x + it.next_x() : nullptr,
                                                  p.stream ? buf : nullptr);
                     } else {
-                        p.short_slice(x + it.xoff, wr, y + it.yoff, buf);
+                        p.short_slice(x + it.xoff, wr, y + it.yoff, buf,
+                                      DIRECT || r + 1 >= hi ? nullptr : x + it.next_x());
                     }
                 }
             }
