@@ -21,8 +21,8 @@ from setuptools.command.build_ext import build_ext
 X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "i386", "x86")
 
 TIER_FLAGS = {
-    "kernels_avx2.cpp": ["-mavx2", "-mfma"],
-    "kernels_avx512.cpp": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma"],
+    "kernels_avx2.cpp": ["-mavx2", "-mfma", "-mf16c"],
+    "kernels_avx512.cpp": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma", "-mf16c"],
 }
 CXX_FLAGS = ["-std=c++17", "-fno-exceptions", "-fno-rtti"]
 COMMON_FLAGS = ["-O3", "-fvisibility=hidden", "-fno-math-errno"]

@@ -24,15 +24,35 @@ _F16, _F32, _F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float
 _COMPUTED = (_F32, _F64)
 
 
+def _is_bf16(dt):
+    """ml_dtypes' bfloat16, recognised without importing ml_dtypes (an optional extra)."""
+    return (dt.kind == "V" and dt.itemsize == 2 and dt.name == "bfloat16"
+            and getattr(dt.type, "__module__", "") == "ml_dtypes")
+
+
+def _is_half(dt):
+    return dt == _F16 or _is_bf16(dt)
+
+
+#: (input dtype name, result dtype name) pairs the kernels convert themselves,
+#: element by element through per-thread buffers; any other mismatch is cast first
+_KERNEL_PAIRS = {("float32", "float16"), ("float64", "float16"), ("float32", "bfloat16"),
+                 ("float16", "float32"), ("float16", "float64"), ("bfloat16", "float32"),
+                 ("bfloat16", "float64")}
+
+
 def _result_dtype(x, dtype, name):
     kind = x.dtype.kind
-    if kind not in "biuf":
+    if kind not in "biuf" and not _is_bf16(x.dtype):
         raise TypeError(f"{name}: unsupported input dtype {x.dtype} (kind {kind!r}); "
                         "expected a real floating point, integer or bool array")
     if dtype is not None:
         dt = np.dtype(dtype)
-        if dt not in (_F16, _F32, _F64):
-            raise TypeError(f"{name}: dtype= must be float16, float32 or float64, got {dt}")
+        if dt not in (_F16, _F32, _F64) and not _is_bf16(dt):
+            raise TypeError(f"{name}: dtype= must be float16, float32, float64 "
+                            f"(or ml_dtypes.bfloat16), got {dt}")
+    elif _is_bf16(x.dtype):
+        dt = x.dtype
     elif kind == "f":
         dt = x.dtype.newbyteorder("=")
         if dt not in (_F16, _F32, _F64):
@@ -40,17 +60,20 @@ def _result_dtype(x, dtype, name):
                             "use float16, float32 or float64 (cast with dtype=)")
     else:
         dt = _F64  # bool and integers compute in float64, like NumPy's own float functions
-    if dt == _F16:
-        raise NotImplementedError(f"{name}: float16 is not supported yet; pass dtype=np.float32")
     return dt
 
 
-def _prepare_input(x, dt):
-    """x as an aligned, native-order array of dtype dt (a copy only if it is not one already)."""
-    if x.dtype != dt or not x.flags.aligned:
-        with np.errstate(all="ignore"):  # 1e300 -> float32 is inf, as asked; no warning
-            x = x.astype(dt, order="K")
-    return x
+def _prepare_input(x, dt, convert_in_kernel=True):
+    """x as the kernels take it for result dtype dt: an aligned, native-order
+    array of dt, or of a dtype the kernels convert from themselves (float16 /
+    bfloat16 input with a float32/64 result, float32/64 input with a float16
+    result: no copy); otherwise a copy cast to dt. convert_in_kernel=False
+    (the gradients): always dt itself."""
+    if x.flags.aligned and x.dtype.isnative and (
+            x.dtype == dt or (convert_in_kernel and (x.dtype.name, dt.name) in _KERNEL_PAIRS)):
+        return x
+    with np.errstate(all="ignore"):  # 1e300 -> float32 is inf, as asked; no warning
+        return x.astype(dt, order="K")
 
 
 def _check_out(out, shape, dt, name):
@@ -71,7 +94,7 @@ def _writes_directly(out, x, same_shape):
         return False
     if not np.may_share_memory(out, x):
         return True
-    return (same_shape and out.strides == x.strides
+    return (same_shape and out.dtype == x.dtype and out.strides == x.strides
             and out.__array_interface__["data"][0] == x.__array_interface__["data"][0])
 
 
@@ -246,6 +269,14 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None, dtype=None, where=None):
     return y[()] if y.ndim == 0 else y
 
 
+def _promote(a, b):
+    if a == b:
+        return a
+    if _is_bf16(a) or _is_bf16(b):  # bfloat16 with anything else: float32 or wider
+        return np.promote_types(_F32 if _is_bf16(a) else a, _F32 if _is_bf16(b) else b)
+    return np.promote_types(a, b)
+
+
 def _backward(op, y, grad, axis, out, where, name):
     """Shared rules of the two gradients: y and grad of one shape, dtypes as the
     forward functions (promoted together), any axes, out= as everywhere; where=
@@ -254,7 +285,15 @@ def _backward(op, y, grad, axis, out, where, name):
     g = np.asarray(grad)
     if y.shape != g.shape:
         raise ValueError(f"{name}: y has shape {y.shape} but grad has shape {g.shape}")
-    dt = np.promote_types(_result_dtype(y, None, name), _result_dtype(g, None, name))
+    dt = _promote(_result_dtype(y, None, name), _result_dtype(g, None, name))
+    if _is_half(dt):  # the gradient kernels are float32/float64: computed in float32, rounded once
+        dx = _backward(op, y.astype(_F32), g.astype(_F32), axis, None, where, name)
+        dx = np.asarray(dx).astype(dt)
+        if out is not None:
+            _check_out(out, dx.shape, dt, name)
+            np.copyto(out, dx)
+            return out
+        return dx[()] if dx.ndim == 0 else dx
     mask = None if where is None else _where_mask(where, y.shape, name)
     scalar = y.ndim == 0
     if scalar:
@@ -262,7 +301,7 @@ def _backward(op, y, grad, axis, out, where, name):
         if mask is not None:
             mask = mask.reshape(1)
     axes = _axes(axis, y.ndim)
-    y, g = _prepare_input(y, dt), _prepare_input(g, dt)
+    y, g = _prepare_input(y, dt, False), _prepare_input(g, dt, False)
     shape = () if scalar else y.shape
     if out is not None:
         _check_out(out, shape, dt, name)

@@ -2,8 +2,9 @@
 """The compiled core: hands validated arrays to the C++ driver without the GIL.
 
 Every user-facing rule lives in _api.py; by the time a call gets here x and y
-are aligned, native-order float32/float64 arrays of the same shape (for
-logsumexp y has the keepdims shape), and y is writeable.
+are aligned, native-order arrays of the same shape (for logsumexp y has the
+keepdims shape), and y is writeable: float32 or float64 both, or float16 /
+bfloat16 (ml_dtypes) on either side of a pair fs_run_typed takes (fastsoftmax.h).
 """
 from libc.stdint cimport int64_t, uint8_t
 cimport numpy as cnp
@@ -49,6 +50,7 @@ cdef extern from "fastsoftmax.h":
     int fs_openmp_enabled()
     int64_t fs_long_slice_bytes()
     void fs_exp_nonpos(int dtype, const char *x, char *y, int64_t n) nogil
+    int fs_convert(int src, int dst, const char *x, char *y, int64_t n) nogil
     int FS_BAD_LOG_SOFTMAX_INPUT
     int fs_run_backward(int op, int dtype, const char *y, const char *g, char *dx, const uint8_t *where, int ndim,
                         const int64_t *shape, const int64_t *y_strides, const int64_t *g_strides,
@@ -56,6 +58,10 @@ cdef extern from "fastsoftmax.h":
     int fs_run(int op, int dtype, const char *x, char *y, const uint8_t *where, int ndim, const int64_t *shape,
                const int64_t *x_strides, const int64_t *y_strides, const int64_t *where_strides, int axis,
                int num_threads) nogil
+    int FS_UNSUPPORTED_TYPES
+    int fs_run_typed(int op, int xtype, int ytype, const char *x, char *y, const uint8_t *where, int ndim,
+                     const int64_t *shape, const int64_t *x_strides, const int64_t *y_strides,
+                     const int64_t *where_strides, int axis, int num_threads) nogil
 
 #: slices longer than this many bytes take the two-sweep blocked path (tests cross it)
 LONG_SLICE_BYTES = fs_long_slice_bytes()
@@ -85,13 +91,29 @@ def run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads, cnp.nda
     _run(op, x, y, axis, num_threads, mask)
 
 
+cdef inline int _type_code(cnp.ndarray a):
+    """The C type code of a's dtype: 0 float32, 1 float64, 2 float16, 3 bfloat16
+    (ml_dtypes', recognised without importing it), -1 anything else."""
+    cdef int t = cnp.PyArray_TYPE(a)
+    if t == cnp.NPY_FLOAT32:
+        return 0
+    if t == cnp.NPY_FLOAT64:
+        return 1
+    if t == cnp.NPY_FLOAT16:
+        return 2
+    d = a.dtype
+    if d.kind == "V" and d.itemsize == 2 and d.name == "bfloat16" and d.type.__module__ == "ml_dtypes":
+        return 3
+    return -1
+
+
 cdef inline bint _plain_float(object a):
-    """An exact ndarray of native, aligned float32/float64 (what the kernels take as is)."""
+    """An exact ndarray of native, aligned float16/float32/float64 (what the kernels take as is)."""
     if type(a) is not cnp.ndarray:
         return False
     cdef cnp.ndarray arr = <cnp.ndarray>a
     cdef int t = cnp.PyArray_TYPE(arr)
-    return ((t == cnp.NPY_FLOAT32 or t == cnp.NPY_FLOAT64) and cnp.PyArray_ISALIGNED(arr)
+    return ((t == cnp.NPY_FLOAT32 or t == cnp.NPY_FLOAT64 or t == cnp.NPY_FLOAT16) and cnp.PyArray_ISALIGNED(arr)
             and cnp.PyArray_ISNOTSWAPPED(arr))
 
 
@@ -186,7 +208,7 @@ cdef _run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads, cnp.n
     cdef bint squeezed = cnp.PyArray_NDIM(y) == ndim - 1
     cdef const char *xp = <const char *>cnp.PyArray_DATA(x)
     cdef char *yp = <char *>cnp.PyArray_DATA(y)
-    cdef int dtype = 0 if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32 else 1
+    cdef int xtype = _type_code(x), ytype = _type_code(y)
     if ndim > 64:
         raise ValueError("fastsoftmax: arrays of more than 64 dimensions are not supported")
     for d in range(ndim):
@@ -202,7 +224,9 @@ cdef _run(int op, cnp.ndarray x, cnp.ndarray y, int axis, int num_threads, cnp.n
         for d in range(ndim):
             ws[d] = cnp.PyArray_STRIDES(mask)[d]
     with nogil:
-        rc = fs_run(op, dtype, xp, yp, wp, ndim, shape, xs, ys, ws, axis, num_threads)
+        rc = fs_run_typed(op, xtype, ytype, xp, yp, wp, ndim, shape, xs, ys, ws, axis, num_threads)
+    if rc == FS_UNSUPPORTED_TYPES:
+        raise TypeError(f"fastsoftmax: no kernel from {x.dtype} to {y.dtype}")
     if rc != 0:
         raise MemoryError("fastsoftmax: could not allocate scratch memory")
 
@@ -236,6 +260,8 @@ def run_backward(int op, cnp.ndarray y, cnp.ndarray g, cnp.ndarray dx, int axis,
                 raise ValueError("fastsoftmax: the mask must be a bool array of y's shape")
             ws[d] = cnp.PyArray_STRIDES(mask)[d]
     cdef int dtype = 0 if cnp.PyArray_TYPE(y) == cnp.NPY_FLOAT32 else 1
+    if cnp.PyArray_TYPE(y) != cnp.NPY_FLOAT32 and cnp.PyArray_TYPE(y) != cnp.NPY_FLOAT64:
+        raise TypeError(f"fastsoftmax: the gradients take float32 or float64, not {y.dtype}")
     cdef const char *yp = <const char *>cnp.PyArray_DATA(y)
     cdef const char *gp = <const char *>cnp.PyArray_DATA(g)
     cdef char *dp = <char *>cnp.PyArray_DATA(dx)
@@ -408,6 +434,17 @@ def exp_nonpos(cnp.ndarray x):
     fs_exp_nonpos(0 if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32 else 1, <const char *>cnp.PyArray_DATA(x),
                   <char *>cnp.PyArray_DATA(y), cnp.PyArray_SIZE(x))
     return y
+
+
+def convert(cnp.ndarray x, cnp.ndarray y):
+    """y[...] = x converted with the current tier's vector conversions (for the
+    tests): contiguous arrays of one size, float16 / bfloat16 <-> float32."""
+    if (not cnp.PyArray_IS_C_CONTIGUOUS(x) or not cnp.PyArray_IS_C_CONTIGUOUS(y)
+            or cnp.PyArray_SIZE(x) != cnp.PyArray_SIZE(y) or not cnp.PyArray_ISWRITEABLE(y)):
+        raise ValueError("convert takes two contiguous arrays of one size")
+    if fs_convert(_type_code(x), _type_code(y), <const char *>cnp.PyArray_DATA(x), <char *>cnp.PyArray_DATA(y),
+                  cnp.PyArray_SIZE(x)) != 0:
+        raise TypeError(f"convert: no conversion from {x.dtype} to {y.dtype}")
 
 
 def tier_names():

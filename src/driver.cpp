@@ -33,11 +33,79 @@
 #include <omp.h>
 #endif
 
+#include <type_traits>
+
 #include "fastsoftmax.h"
 #include "dispatch.h"
+#include "half.hpp"
 #include "threads.hpp"
 
 namespace {
+
+/* Per-thread scratch on whole cache lines: vector loads of the buffers never
+ * straddle two lines (malloc gives 16 bytes). Freed with free(). */
+inline void *alloc_lines(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
+/* Storage types of float16 and bfloat16 elements (the bits; computed in float32). */
+struct f16 { uint16_t bits; };
+struct bf16 { uint16_t bits; };
+
+/* Element conversions between the storage types of x (XS) and y (YS) and the
+ * type the kernels compute in (T). Reading rounds x to the result dtype first
+ * when that is narrower (float32 input with dtype=float16 is cast to float16,
+ * then computed in float32). Contiguous runs of float16 / bfloat16 use the
+ * tier's vector conversions; the rest is scalar, with the same bits. */
+template <class T, class XS, class YS> struct Conv {
+    static constexpr bool DIRECT = std::is_same<XS, T>::value && std::is_same<YS, T>::value;
+    static inline float round_to_result(float v) {
+        if constexpr (std::is_same<YS, f16>::value) return fs_h2f(fs_f2h(v));
+        else if constexpr (std::is_same<YS, bf16>::value) return fs_b2f(fs_f2b(v));
+        else return v;
+    }
+    static inline T in(XS v) {
+        if constexpr (std::is_same<XS, f16>::value) return (T)fs_h2f(v.bits);
+        else if constexpr (std::is_same<XS, bf16>::value) return (T)fs_b2f(v.bits);
+        else if constexpr (std::is_same<XS, double>::value && std::is_same<YS, f16>::value) return (T)fs_h2f(fs_d2h(v));
+        else if constexpr (std::is_same<XS, float>::value) return (T)round_to_result(v);
+        else return (T)v;
+    }
+    static inline YS out(T v) {
+        if constexpr (std::is_same<YS, f16>::value) return f16{fs_f2h((float)v)};
+        else if constexpr (std::is_same<YS, bf16>::value) return bf16{fs_f2b((float)v)};
+        else return (YS)v;
+    }
+    static void in_n(const HalfConvert *hc, const XS *x, int64_t stride, int64_t n, T *buf) {
+        if constexpr (std::is_same<T, float>::value && std::is_same<XS, f16>::value) {
+            if (stride == 1) return hc->h2f((const uint16_t *)x, n, buf);
+        }
+        if constexpr (std::is_same<T, float>::value && std::is_same<XS, bf16>::value) {
+            if (stride == 1) return hc->b2f((const uint16_t *)x, n, buf);
+        }
+        if constexpr (std::is_same<T, float>::value && std::is_same<XS, float>::value &&
+                      (std::is_same<YS, f16>::value || std::is_same<YS, bf16>::value)) {
+            if (stride == 1) {  /* rounded to the half dtype and back, a chunk at a time */
+                constexpr bool H = std::is_same<YS, f16>::value;
+                uint16_t tmp[256];
+                for (int64_t i = 0; i < n; i += 256) {
+                    const int64_t len = n - i < 256 ? n - i : 256;
+                    (H ? hc->f2h : hc->f2b)(x + i, len, tmp);
+                    (H ? hc->h2f : hc->b2f)(tmp, len, buf + i);
+                }
+                return;
+            }
+        }
+        for (int64_t i = 0; i < n; ++i) buf[i] = in(x[i * stride]);
+    }
+    static void out_n(const HalfConvert *hc, const T *buf, int64_t n, YS *y, int64_t stride) {
+        if constexpr (std::is_same<T, float>::value && std::is_same<YS, f16>::value) {
+            if (stride == 1) return hc->f2h(buf, n, (uint16_t *)y);
+        }
+        if constexpr (std::is_same<T, float>::value && std::is_same<YS, bf16>::value) {
+            if (stride == 1) return hc->f2b(buf, n, (uint16_t *)y);
+        }
+        for (int64_t i = 0; i < n; ++i) y[i * stride] = out(buf[i]);
+    }
+};
 
 /* Slices longer than this (bytes) take the two-sweep blocked path. */
 const int64_t LONG_BYTES = 1024 * 1024;
@@ -106,8 +174,20 @@ inline double log_softmax_offset(double m, double sum_rest, double count) {
     return m == HUGE_VAL ? NAN : log_sum(sum_rest, count);
 }
 
-template <class T> struct Plan {
+/* T: the type the kernels compute in; XS, YS: how x and y are stored (T
+ * itself, or float16 / bfloat16 / a wider input rounded to the result dtype).
+ * When they differ from T ("converted"), x is read into per-thread T buffers
+ * (a slice, a block of a long slice, a block of column rows: never the whole
+ * array), computed there and written back converted. */
+template <class T, class XS = T, class YS = T> struct Plan {
+    typedef Conv<T, XS, YS> C;
+    static constexpr bool DIRECT = C::DIRECT;
+    /* half in and half out of one kind (float32 computing): the fused
+     * conversion sweeps of HalfConvert, [0] float16, [1] bfloat16; else -1 */
+    static constexpr int FUSED = !std::is_same<T, float>::value || !std::is_same<XS, YS>::value ? -1
+                                 : std::is_same<XS, f16>::value ? 0 : std::is_same<XS, bf16>::value ? 1 : -1;
     const KernelTable<T> *k;
+    const HalfConvert *hc;
     int op;
     int64_t n, xsn, ysn;   /* axis length and strides in elements */
     bool masked;           /* a where= mask comes with x */
@@ -189,19 +269,19 @@ template <class T> struct Plan {
     }
 
     /* A slice with no element taking part: 0 (softmax), -inf (log_softmax, logsumexp). */
-    void write_masked(T *y) const {
+    void write_masked(YS *y) const {
         if (op == FS_LOGSUMEXP) {
-            *y = -__builtin_inf();
+            *y = C::out(-__builtin_inf());
             return;
         }
-        const T v = op == FS_SOFTMAX ? T(0) : -__builtin_inf();
+        const YS v = C::out(op == FS_SOFTMAX ? T(0) : T(-__builtin_inf()));
         for (int64_t i = 0; i < n; ++i) y[i * ysn] = v;
     }
 
     /* The mask of a slice that starts at w as the kernels take it: null when
      * every element takes part; false when none does (written, nothing to do). A
      * mask strided along the axis is gathered into wbuf (its first len bytes). */
-    bool slice_mask(const uint8_t *&w, T *y, uint8_t *wbuf, int64_t len) const {
+    bool slice_mask(const uint8_t *&w, YS *y, uint8_t *wbuf, int64_t len) const {
         if (!masked) {
             w = nullptr;
             return true;
@@ -221,43 +301,88 @@ template <class T> struct Plan {
         return true;
     }
 
-    static void gather(const T *x, int64_t stride, int64_t n, T *buf) {
-        for (int64_t i = 0; i < n; ++i) buf[i] = x[i * stride];
+    /* x's elements into buf (T), converted; y's from buf */
+    void gather(const XS *x, int64_t stride, int64_t n, T *buf) const {
+        if constexpr (DIRECT) {
+            for (int64_t i = 0; i < n; ++i) buf[i] = x[i * stride];
+        } else {
+            C::in_n(hc, x, stride, n, buf);
+        }
     }
     static void gather_bytes(const uint8_t *w, int64_t stride, int64_t n, uint8_t *buf) {
         for (int64_t i = 0; i < n; ++i) buf[i] = w[i * stride];
     }
-    static void scatter(const T *buf, int64_t n, T *y, int64_t stride) {
-        for (int64_t i = 0; i < n; ++i) y[i * stride] = buf[i];
+    void scatter(const T *buf, int64_t n, YS *y, int64_t stride) const {
+        if constexpr (DIRECT) {
+            for (int64_t i = 0; i < n; ++i) y[i * stride] = buf[i];
+        } else {
+            C::out_n(hc, buf, n, y, stride);
+        }
     }
 
     /* One short slice with any strides; buf holds n elements. w: the slice's
      * mask, contiguous (see slice_mask), or null. */
-    void short_slice(const T *x, const uint8_t *w, T *y, T *buf) const {
+    void short_slice(const XS *x, const uint8_t *w, YS *y, T *buf, const XS *next = nullptr) const {
         const bool lse = op == FS_LOGSUMEXP;
-        if (xsn == 1 && (lse || ysn == 1)) {
-            short_contiguous_w(x, w, y);
-            return;
+        if constexpr (FUSED >= 0) {  /* half in and out, unmasked, contiguous: 3 sweeps as float32 */
+            if (!w && xsn == 1 && (lse || ysn == 1)) {
+                const uint16_t *xh = (const uint16_t *)x;
+                uint16_t *yh = (uint16_t *)y;
+                const T m = hc->cvt_max[FUSED](xh, n, buf);
+                /* the exp sweep prefetches the next row (its float offsets
+                 * cover the half row twice over: the lines are just touched) */
+                const T *nx = (const T *)next;
+                if (op == FS_SOFTMAX) {
+                    const double s = k->rexp_store(buf, n, m, buf, nx);
+                    hc->scale_cvt[FUSED](buf, n, (T)(1.0 / s), yh);
+                    return;
+                }
+                double count;
+                const double rest = k->rexp_sum_excl(buf, n, m, &count, nx, 1);
+                if (op == FS_LOG_SOFTMAX)
+                    hc->shift_cvt[FUSED](buf, n, m, (T)log_softmax_offset(m, rest, count), yh);
+                else
+                    *y = C::out((T)((double)m + log_sum(rest, count)));
+                return;
+            }
         }
-        const T *xr = x;
-        if (xsn != 1) {
+        if constexpr (!DIRECT) {  /* converted: read into buf, compute there, write back */
             gather(x, xsn, n, buf);
-            xr = buf;
-        }
-        if (lse || ysn == 1) {
-            short_contiguous_w(xr, w, y);
+            if (lse) {
+                T r;
+                short_contiguous_w(buf, w, &r);
+                *y = C::out(r);
+            } else {
+                short_contiguous_w(buf, w, buf);
+                scatter(buf, n, y, ysn);
+            }
+            return;
         } else {
-            short_contiguous_w(xr, w, buf);  /* in place when xr == buf */
-            scatter(buf, n, y, ysn);
+            if (xsn == 1 && (lse || ysn == 1)) {
+                short_contiguous_w(x, w, y);
+                return;
+            }
+            const T *xr = x;
+            if (xsn != 1) {
+                gather(x, xsn, n, buf);
+                xr = buf;
+            }
+            if (lse || ysn == 1) {
+                short_contiguous_w(xr, w, y);
+            } else {
+                short_contiguous_w(xr, w, buf);  /* in place when xr == buf */
+                scatter(buf, n, y, ysn);
+            }
         }
     }
 
     /* Block b of a long slice: its pointer, or a gathered copy in buf; the same
      * for its mask (w: the slice's mask as it lies, stride wsn; null: none). */
-    const T *block_in(const T *x, int64_t b, int64_t *len, T *buf) const {
+    const T *block_in(const XS *x, int64_t b, int64_t *len, T *buf) const {
         int64_t start = b * block;
         *len = n - start < block ? n - start : block;
-        if (xsn == 1) return x + start;
+        if constexpr (DIRECT)
+            if (xsn == 1) return x + start;
         gather(x + start * xsn, xsn, *len, buf);
         return buf;
     }
@@ -268,10 +393,11 @@ template <class T> struct Plan {
         return wbuf;
     }
 
-    void block_stat(const T *x, const uint8_t *w, int64_t b, Stat *st, T *buf, uint8_t *wbuf) const {
+    void block_stat(const XS *x, const uint8_t *w, int64_t b, Stat *st, T *buf, uint8_t *wbuf) const {
         int64_t len;
         const T *xb = block_in(x, b, &len, buf);
-        const T *next = xsn == 1 && (b + 1) * block < n ? x + (b + 1) * block : nullptr;
+        const T *next = nullptr;
+        if constexpr (DIRECT) next = xsn == 1 && (b + 1) * block < n ? x + (b + 1) * block : nullptr;
         const uint8_t *wb = block_mask(w, b, len, wbuf);
         if (wb) {
             st->m = k->max_w(xb, wb, len);
@@ -283,12 +409,14 @@ template <class T> struct Plan {
     }
 
     /* Second sweep over block b: c is 1/sum (softmax) or the log offset. */
-    void block_write(const T *x, const uint8_t *w, T *y, int64_t b, T M, T c, T *buf, uint8_t *wbuf) const {
+    void block_write(const XS *x, const uint8_t *w, YS *y, int64_t b, T M, T c, T *buf, uint8_t *wbuf) const {
         int64_t len;
         const T *xb = block_in(x, b, &len, buf);
         const uint8_t *wb = block_mask(w, b, len, wbuf);
-        T *yb = ysn == 1 ? y + b * block : buf;
-        const bool nt = stream && ysn == 1;
+        const bool y_direct = DIRECT && ysn == 1;
+        T *yb = buf;
+        if constexpr (DIRECT) if (y_direct) yb = y + b * block;
+        const bool nt = stream && y_direct;
         if (wb) {
             if (op == FS_SOFTMAX)
                 k->rexp_scale_store_w[nt](xb, wb, len, M, c, yb);
@@ -299,17 +427,17 @@ template <class T> struct Plan {
         } else {
             k->shift_store[nt](xb, len, M, c, yb);
         }
-        if (ysn != 1) scatter(buf, len, y + b * block * ysn, ysn);
+        if (!y_direct) scatter(buf, len, y + b * block * ysn, ysn);
     }
 
     /* The value sweep 2 needs; logsumexp is written here, returns false then. */
-    bool finish(T M, double rest, double count, T *y, T *c) const {
+    bool finish(T M, double rest, double count, YS *y, T *c) const {
         if (op == FS_SOFTMAX) {  /* a slice holding +inf is NaN (inf - inf) */
             *c = M == (T)__builtin_inf() ? (T)__builtin_nan("") : (T)(1.0 / (rest + count));
             return true;
         }
         if (op == FS_LOGSUMEXP) {
-            *y = (T)((double)M + log_sum(rest, count));
+            *y = C::out((T)((double)M + log_sum(rest, count)));
             return false;
         }
         *c = (T)log_softmax_offset(M, rest, count);
@@ -317,7 +445,7 @@ template <class T> struct Plan {
     }
 
     /* A long slice on the calling thread (w: its mask as it lies, or null). */
-    void long_slice(const T *x, const uint8_t *w, T *y, Stat *st, T *buf, uint8_t *wbuf) const {
+    void long_slice(const XS *x, const uint8_t *w, YS *y, Stat *st, T *buf, uint8_t *wbuf) const {
         const int64_t nb = (n + block - 1) / block;
         for (int64_t b = 0; b < nb; ++b) block_stat(x, w, b, &st[b], buf, wbuf);
         T M, c;
@@ -328,7 +456,14 @@ template <class T> struct Plan {
     }
 };
 
-template <class T> int run_rows(Plan<T> &p, const T *x, const uint8_t *w, T *y, const Outer &o, int nthreads) {
+/* Converted short rows of at most small_max elements: this many elements (T) per
+ * batch of rows, read into one buffer, computed by one small_rows call. */
+const int64_t CVT_BATCH = 4096;
+
+template <class T, class XS, class YS>
+int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Outer &o, int nthreads) {
+    typedef Plan<T, XS, YS> P;
+    constexpr bool DIRECT = P::DIRECT;
     const int64_t total = o.count * p.n;
     const bool split_slices = p.long_slices && o.count < 2 * (int64_t)nthreads;
     int error = 0;
@@ -336,18 +471,28 @@ template <class T> int run_rows(Plan<T> &p, const T *x, const uint8_t *w, T *y, 
     const bool need_wbuf = p.masked && p.wsn != 0 && p.wsn != 1;
     const int64_t wbuf_len = p.long_slices ? p.block : p.n;
     if (!split_slices) {
-        const bool small = !p.long_slices && p.n <= p.k->small_max && p.xsn == 1 && (p.op == FS_LOGSUMEXP || p.ysn == 1);
+        const bool small = DIRECT && !p.long_slices && p.n <= p.k->small_max && p.xsn == 1 &&
+                           (p.op == FS_LOGSUMEXP || p.ysn == 1);
+        /* converted short rows, unmasked: read in batches, small_rows on the buffer */
+        const bool small_cvt = !DIRECT && !p.long_slices && p.n <= p.k->small_max && !p.masked;
+        const int64_t batch_rows = small_cvt ? (CVT_BATCH / p.n > 0 ? CVT_BATCH / p.n : 1) : 0;
+        /* where the results start in buf: past the rows, at 2 KiB modulo 4 KiB
+         * from them, so that storing row j's results does not alias (4K
+         * aliasing) the loads of row j + 1 */
+        const int64_t res_at = ((batch_rows * p.n * (int64_t)sizeof(T) + 4095) / 4096 * 4096 + 2048) / (int64_t)sizeof(T);
         const int t = thread_count(nthreads, total, o.count);
         const int64_t nb = (p.n + p.block - 1) / p.block;
         parallel(t, [&]() {
             T *buf = nullptr;
             uint8_t *wbuf = nullptr;
-            typename Plan<T>::Stat *st = nullptr;
-            const bool contiguous = p.xsn == 1 && (p.op == FS_LOGSUMEXP || p.ysn == 1);
-            const bool need_buf = p.long_slices ? (p.xsn != 1 || p.ysn != 1) : !contiguous || (p.stream && p.op == FS_SOFTMAX);
-            if (need_buf) buf = (T *)malloc(sizeof(T) * (p.long_slices ? p.block : p.n));
+            typename P::Stat *st = nullptr;
+            const bool contiguous = DIRECT && p.xsn == 1 && (p.op == FS_LOGSUMEXP || p.ysn == 1);
+            const bool need_buf = p.long_slices ? (p.xsn != 1 || p.ysn != 1 || !DIRECT)
+                                                : !contiguous || (p.stream && p.op == FS_SOFTMAX);
+            const int64_t buf_len = p.long_slices ? p.block : small_cvt ? res_at + batch_rows * p.n : p.n;
+            if (need_buf) buf = (T *)alloc_lines(sizeof(T) * buf_len);
             if (need_wbuf) wbuf = (uint8_t *)malloc(wbuf_len);
-            if (p.long_slices) st = (typename Plan<T>::Stat *)malloc(sizeof(*st) * nb);
+            if (p.long_slices) st = (typename P::Stat *)malloc(sizeof(*st) * nb);
             if ((need_buf && !buf) || (need_wbuf && !wbuf) || (p.long_slices && !st)) {
 #ifdef _OPENMP
 #pragma omp atomic write
@@ -358,33 +503,80 @@ template <class T> int run_rows(Plan<T> &p, const T *x, const uint8_t *w, T *y, 
                 thread_range(o.count, &lo, &hi);
                 Odometer it;
                 it.start(&o, lo);
-                if (small && o.nd <= 1 && (!p.masked || p.wsn == 1)) {  /* evenly spaced short rows: one kernel call */
-                    const int64_t xs = o.nd ? o.xs[0] : 0, ys = o.nd ? o.ys[0] : 0;
-                    if (p.masked) {
-                        const int64_t ws = o.nd ? o.ws[0] : 0;
-                        p.k->small_rows_w(p.op, x + lo * xs, xs, w + lo * ws, ws, y + lo * ys, ys, p.n, hi - lo);
-                    } else {
-                        p.k->small_rows(p.op, x + lo * xs, xs, y + lo * ys, ys, p.n, hi - lo);
+                if constexpr (DIRECT) {
+                    if (small && o.nd <= 1 && (!p.masked || p.wsn == 1)) {  /* evenly spaced short rows: one kernel call */
+                        const int64_t xs = o.nd ? o.xs[0] : 0, ys = o.nd ? o.ys[0] : 0;
+                        if (p.masked) {
+                            const int64_t ws = o.nd ? o.ws[0] : 0;
+                            p.k->small_rows_w(p.op, x + lo * xs, xs, w + lo * ws, ws, y + lo * ys, ys, p.n, hi - lo);
+                        } else {
+                            p.k->small_rows(p.op, x + lo * xs, xs, y + lo * ys, ys, p.n, hi - lo);
+                        }
+                        hi = lo;
+                    }
+                } else if (small_cvt) {
+                    /* batches of rows read into buf, results after them (not in
+                     * place: see ColumnTile::rows_in); rows that follow each
+                     * other in memory are converted as one run */
+                    const bool lse = p.op == FS_LOGSUMEXP;
+                    T *res = buf + res_at;
+                    const bool x_run = o.nd == 1 && o.xs[0] == p.n && p.xsn == 1;
+                    const bool y_run = !lse && o.nd == 1 && o.ys[0] == p.n && p.ysn == 1;
+                    for (int64_t r = lo; r < hi;) {
+                        const int64_t cnt = hi - r < batch_rows ? hi - r : batch_rows;
+                        Odometer out = it;
+                        if (x_run) {
+                            p.gather(x + it.xoff, 1, cnt * p.n, buf);
+                            for (int64_t j = 0; j < cnt; ++j) it.next();
+                        } else {
+                            for (int64_t j = 0; j < cnt; ++j, it.next()) p.gather(x + it.xoff, p.xsn, p.n, buf + j * p.n);
+                        }
+                        if (x_run && r + cnt < hi) {  /* the next batch streams in while this one computes */
+                            const char *nb = (const char *)(x + it.xoff);
+                            const int64_t bytes = (hi - r - cnt < batch_rows ? hi - r - cnt : batch_rows) * p.n *
+                                                  (int64_t)sizeof(XS);
+                            for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(nb + b, 0, 3);
+                        }
+                        if (y_run) {  /* and this batch's output lines are fetched for writing */
+                            const char *ob = (const char *)(y + out.yoff);
+                            for (int64_t b = 0; b < cnt * p.n * (int64_t)sizeof(YS); b += 64) __builtin_prefetch(ob + b, 1, 3);
+                        }
+                        p.k->small_rows(p.op, buf, p.n, res, lse ? 1 : p.n, p.n, cnt);
+                        if (y_run) {
+                            p.scatter(res, cnt * p.n, y + out.yoff, 1);
+                        } else {
+                            for (int64_t j = 0; j < cnt; ++j, out.next()) {
+                                if (lse)
+                                    y[out.yoff] = P::C::out(res[j]);
+                                else
+                                    p.scatter(res + j * p.n, p.n, y + out.yoff, p.ysn);
+                            }
+                        }
+                        r += cnt;
                     }
                     hi = lo;
                 }
                 for (int64_t r = lo; r < hi; ++r, it.next()) {
                     const uint8_t *wr = w + it.woff;
                     if (!p.slice_mask(wr, y + it.yoff, wbuf, p.long_slices ? 0 : p.n)) continue;
-                    if (small) {
-                        if (wr)
-                            p.k->small_rows_w(p.op, x + it.xoff, 0, wr, 0, y + it.yoff, 0, p.n, 1);
-                        else
-                            p.k->small_rows(p.op, x + it.xoff, 0, y + it.yoff, 0, p.n, 1);
-                        continue;
+                    if constexpr (DIRECT) {
+                        if (small) {
+                            if (wr)
+                                p.k->small_rows_w(p.op, x + it.xoff, 0, wr, 0, y + it.yoff, 0, p.n, 1);
+                            else
+                                p.k->small_rows(p.op, x + it.xoff, 0, y + it.yoff, 0, p.n, 1);
+                            continue;
+                        }
                     }
                     if (p.long_slices) {
                         p.long_slice(x + it.xoff, wr, y + it.yoff, st, buf, wbuf);
                     } else if (contiguous) {
-                        p.short_contiguous_w(x + it.xoff, wr, y + it.yoff, r + 1 < hi ? x + it.next_x() : nullptr,
-                                             p.stream ? buf : nullptr);
+                        if constexpr (DIRECT)
+                            p.short_contiguous_w(x + it.xoff, wr, y + it.yoff, r + 1 < hi ? x + it.next_x() : nullptr,
+                                                 p.stream ? buf : nullptr);
                     } else {
-                        p.short_slice(x + it.xoff, wr, y + it.yoff, buf);
+                        p.short_slice(x + it.xoff, wr, y + it.yoff, buf,
+                                      DIRECT || r + 1 >= hi ? nullptr : x + it.next_x());
                     }
                 }
             }
@@ -398,13 +590,14 @@ template <class T> int run_rows(Plan<T> &p, const T *x, const uint8_t *w, T *y, 
     /* Few long slices: split each one across threads by its fixed blocks. */
     const int64_t nb = (p.n + p.block - 1) / p.block;
     const int t = thread_count(nthreads, p.n, nb);
-    typename Plan<T>::Stat *st = (typename Plan<T>::Stat *)malloc(sizeof(*st) * nb);
+    typename P::Stat *st = (typename P::Stat *)malloc(sizeof(*st) * nb);
     if (!st) return -1;
+    const bool need_buf = p.xsn != 1 || p.ysn != 1 || !DIRECT;
     Odometer it;
     it.start(&o, 0);
     for (int64_t r = 0; r < o.count && !error; ++r, it.next()) {
-        const T *xr = x + it.xoff;
-        T *yr = y + it.yoff;
+        const XS *xr = x + it.xoff;
+        YS *yr = y + it.yoff;
         const uint8_t *wr = w + it.woff;
         if (!p.slice_mask(wr, yr, nullptr, 0)) continue;
         T M, c = 0;
@@ -413,9 +606,9 @@ template <class T> int run_rows(Plan<T> &p, const T *x, const uint8_t *w, T *y, 
         parallel(t, [&]() {
             T *buf = nullptr;
             uint8_t *wbuf = nullptr;
-            if (p.xsn != 1 || p.ysn != 1) buf = (T *)malloc(sizeof(T) * p.block);
+            if (need_buf) buf = (T *)alloc_lines(sizeof(T) * p.block);
             if (need_wbuf) wbuf = (uint8_t *)malloc(p.block);
-            if (((p.xsn != 1 || p.ysn != 1) && !buf) || (need_wbuf && !wbuf)) {
+            if ((need_buf && !buf) || (need_wbuf && !wbuf)) {
 #ifdef _OPENMP
 #pragma omp atomic write
 #endif
@@ -454,10 +647,13 @@ template <class T> int run_rows(Plan<T> &p, const T *x, const uint8_t *w, T *y, 
  * ones two streaming sweeps: blocks of COL_BLOCK_ROWS rows give per-column
  * (max, sum) that are merged in order, then one writing sweep. A column's
  * result depends on n only, never on w, so tiles can be cut to fit the threads. */
-template <class T> struct ColumnTile {
+template <class T, class XS = T, class YS = T> struct ColumnTile {
+    typedef Plan<T, XS, YS> P;
+    static constexpr bool DIRECT = P::DIRECT;
     enum { TW = COL_TILE_BYTES / sizeof(T) };
     /* bytes of a gathered mask tile: a whole short tile (n * w * sizeof(T) <=
-     * COL_SHORT_BYTES) or one block of rows of a tall one */
+     * COL_SHORT_BYTES) or one block of rows of a tall one; converted tiles
+     * (float16, bfloat16) are read into a T buffer of as many elements */
     static constexpr int64_t WTILE = COL_SHORT_BYTES / sizeof(T) > COL_BLOCK_ROWS * TW
                                          ? COL_SHORT_BYTES / sizeof(T) : COL_BLOCK_ROWS * TW;
     T m[TW], off[TW], bm[TW];
@@ -468,7 +664,7 @@ template <class T> struct ColumnTile {
     /* Rows [r0, r0 + len) of the tile's mask as the column kernels take it: in
      * place when it is contiguous across the columns (pitch: its stride along
      * the axis), else gathered into wtile (pitch w). */
-    static const uint8_t *mask_rows(const Plan<T> &p, const uint8_t *mk, int64_t wsi, int64_t r0, int64_t len,
+    static const uint8_t *mask_rows(const P &p, const uint8_t *mk, int64_t wsi, int64_t r0, int64_t len,
                                     int64_t w, uint8_t *wtile, int64_t *pk) {
         if (wsi == 1) {
             *pk = p.wsn;
@@ -482,9 +678,49 @@ template <class T> struct ColumnTile {
         return wtile;
     }
 
-    /* mk: the tile's mask (null: none), wsi its stride across the columns. */
-    void run(const Plan<T> &p, const T *x, T *y, int64_t w, int64_t ys_inner, const uint8_t *mk, int64_t wsi,
-             uint8_t *wtile) {
+    /* Rows [r0, r0 + len) of x as T with their pitch: in place, or (converted)
+     * read into xbuf with pitch w. The results of such rows go to another part
+     * of the buffer (rows_out: OUT_AT, not in place: AVX-512 masked loads of a
+     * narrow tile's next row stall behind the masked stores of this one in the
+     * same cache line) and are written back converted by rows_flush.
+     * XBUF elements: the input part, then two output parts (see sweep). */
+    static constexpr int64_t OUT_AT = WTILE + 64, XBUF = 2 * WTILE + 64;
+    static const T *rows_in(const P &p, const XS *x, int64_t r0, int64_t len, int64_t w, T *xbuf, int64_t *px) {
+        if constexpr (DIRECT) {
+            *px = p.xsn;
+            return x + r0 * p.xsn;
+        } else {
+            if (p.xsn == w)  /* the rows follow each other: one run */
+                p.gather(x + r0 * p.xsn, 1, len * w, xbuf);
+            else
+                for (int64_t r = 0; r < len; ++r) p.gather(x + (r0 + r) * p.xsn, 1, w, xbuf + r * w);
+            *px = w;
+            return xbuf;
+        }
+    }
+    static T *rows_out(const P &p, YS *y, int64_t r0, int64_t w, T *xbuf, int64_t *py) {
+        if constexpr (DIRECT) {
+            *py = p.ysn;
+            return y + r0 * p.ysn;
+        } else {
+            (void)w;
+            *py = w;
+            return xbuf;
+        }
+    }
+    static void rows_flush(const P &p, YS *y, int64_t r0, int64_t len, int64_t w, const T *xbuf) {
+        if constexpr (!DIRECT) {
+            if (p.ysn == w)
+                p.scatter(xbuf, len * w, y + r0 * p.ysn, 1);
+            else
+                for (int64_t r = 0; r < len; ++r) p.scatter(xbuf + r * w, w, y + (r0 + r) * p.ysn, 1);
+        }
+    }
+
+    /* mk: the tile's mask (null: none), wsi its stride across the columns.
+     * xbuf: WTILE elements for converted tiles (else unused). */
+    void run(const P &p, const XS *x, YS *y, int64_t w, int64_t ys_inner, const uint8_t *mk, int64_t wsi,
+             uint8_t *wtile, T *xbuf) {
         const KernelTable<T> *k = p.k;
         const int64_t n = p.n;
         if (mk && wsi == 0 && p.wsn == 0) {  /* one mask byte for the whole tile */
@@ -495,46 +731,59 @@ template <class T> struct ColumnTile {
                 return;
             }
         }
-        /* the writing sweep in blocks of rows when the mask is gathered */
+        /* the writing sweep in blocks of rows when the mask is gathered or x converted */
         auto chunks = [&](auto f) {  /* f(r0, len, mask, pitch) */
-            if (!mk || wsi == 1) {
+            if (DIRECT && (!mk || wsi == 1)) {
                 f((int64_t)0, n, mk, mk ? p.wsn : (int64_t)0);
                 return;
             }
             for (int64_t r0 = 0; r0 < n; r0 += COL_BLOCK_ROWS) {
                 const int64_t len = n - r0 < COL_BLOCK_ROWS ? n - r0 : COL_BLOCK_ROWS;
-                int64_t pk;
-                const uint8_t *wk = mask_rows(p, mk, wsi, r0, len, w, wtile, &pk);
+                int64_t pk = 0;
+                const uint8_t *wk = mk ? mask_rows(p, mk, wsi, r0, len, w, wtile, &pk) : nullptr;
                 f(r0, len, wk, pk);
             }
         };
         if (short_columns(n)) {
-            int64_t pk = 0;
+            int64_t pk = 0, px, py;
             const uint8_t *wk = mk ? mask_rows(p, mk, wsi, 0, n, w, wtile, &pk) : nullptr;
+            const T *xt = rows_in(p, x, 0, n, w, xbuf, &px);
             if (wk)
-                k->col_max_w(x, n, p.xsn, w, wk, pk, m);
+                k->col_max_w(xt, n, px, w, wk, pk, m);
             else
-                k->col_max(x, n, p.xsn, w, m);
+                k->col_max(xt, n, px, w, m);
             if (p.op == FS_SOFTMAX) {
+                T *yt = rows_out(p, y, 0, w, xbuf + OUT_AT, &py);
                 if (wk)
-                    k->col_rexp_store_w(x, n, p.xsn, w, wk, pk, m, y, p.ysn, sum);
+                    k->col_rexp_store_w(xt, n, px, w, wk, pk, m, yt, py, sum);
                 else
-                    k->col_rexp_store(x, n, p.xsn, w, m, y, p.ysn, sum);
+                    k->col_rexp_store(xt, n, px, w, m, yt, py, sum);
                 bool finite = true;
                 for (int64_t c = 0; c < w; ++c) {
                     off[c] = (T)(1.0 / sum[c]);
                     finite = finite && __builtin_isfinite(off[c]);
                 }
                 if (wk && !finite)  /* y is 0 where masked; only a NaN or inf scale needs the mask (see rows) */
-                    k->col_scale_w(y, n, p.ysn, w, wk, pk, off);
+                    k->col_scale_w(yt, n, py, w, wk, pk, off);
                 else
-                    k->col_scale(y, n, p.ysn, w, off);
+                    k->col_scale(yt, n, py, w, off);
+                rows_flush(p, y, 0, n, w, xbuf + OUT_AT);
                 return;
             }
             if (wk)
-                k->col_rexp_sum_w(x, n, p.xsn, w, wk, pk, m, sum, count, nullptr, 1);
+                k->col_rexp_sum_w(xt, n, px, w, wk, pk, m, sum, count, nullptr, 1);
             else
-                k->col_rexp_sum(x, n, p.xsn, w, m, sum, count, nullptr, 1);
+                k->col_rexp_sum(xt, n, px, w, m, sum, count, nullptr, 1);
+            if (p.op == FS_LOG_SOFTMAX) {
+                for (int64_t c = 0; c < w; ++c) off[c] = (T)log_softmax_offset(m[c], sum[c], count[c]);
+                T *yt = rows_out(p, y, 0, w, xbuf + OUT_AT, &py);
+                if (wk)
+                    k->col_shift_store_w[p.stream](xt, n, px, w, wk, pk, m, off, yt, py);
+                else
+                    k->col_shift_store[p.stream](xt, n, px, w, m, off, yt, py);
+                rows_flush(p, y, 0, n, w, xbuf + OUT_AT);
+                return;
+            }
         } else {
             /* softmax takes plain block sums; log_softmax and logsumexp leave out
              * x == block max and count it (for log1p). A column block of only
@@ -546,65 +795,92 @@ template <class T> struct ColumnTile {
             }
             for (int64_t r = 0; r < n; r += COL_BLOCK_ROWS) {
                 const int64_t len = n - r < COL_BLOCK_ROWS ? n - r : COL_BLOCK_ROWS;
-                int64_t pk = 0;
+                int64_t pk = 0, px;
                 const uint8_t *wk = mk ? mask_rows(p, mk, wsi, r, len, w, wtile, &pk) : nullptr;
+                const T *xt = rows_in(p, x, r, len, w, xbuf, &px);
                 if (wk)
-                    k->col_max_w(x + r * p.xsn, len, p.xsn, w, wk, pk, bm);
+                    k->col_max_w(xt, len, px, w, wk, pk, bm);
                 else
-                    k->col_max(x + r * p.xsn, len, p.xsn, w, bm);
-                const T *next = r + COL_BLOCK_ROWS < n ? x + (r + COL_BLOCK_ROWS) * p.xsn : nullptr;
+                    k->col_max(xt, len, px, w, bm);
+                const T *next = nullptr;
+                if constexpr (DIRECT) next = r + COL_BLOCK_ROWS < n ? x + (r + COL_BLOCK_ROWS) * p.xsn : nullptr;
                 if (softmax) {
                     for (int64_t c = 0; c < w; ++c) {
                         off[c] = bm[c] == -__builtin_inf() ? T(0) : bm[c];
                         bcount[c] = 0.0;
                     }
                     if (wk)
-                        k->col_rexp_sum_w(x + r * p.xsn, len, p.xsn, w, wk, pk, off, bsum, nullptr, next, 0);
+                        k->col_rexp_sum_w(xt, len, px, w, wk, pk, off, bsum, nullptr, next, 0);
                     else
-                        k->col_rexp_sum(x + r * p.xsn, len, p.xsn, w, off, bsum, nullptr, next, 0);
+                        k->col_rexp_sum(xt, len, px, w, off, bsum, nullptr, next, 0);
                 } else if (wk) {
-                    k->col_rexp_sum_w(x + r * p.xsn, len, p.xsn, w, wk, pk, bm, bsum, bcount, next, 1);
+                    k->col_rexp_sum_w(xt, len, px, w, wk, pk, bm, bsum, bcount, next, 1);
                 } else {
-                    k->col_rexp_sum(x + r * p.xsn, len, p.xsn, w, bm, bsum, bcount, next, 1);
+                    k->col_rexp_sum(xt, len, px, w, bm, bsum, bcount, next, 1);
                 }
                 k->col_merge(w, bm, bsum, bcount, m, sum, lo, count);
             }
             for (int64_t c = 0; c < w; ++c) sum[c] += lo[c];
+            /* The writing sweep, block by block. Converted: two halves of xbuf
+             * in turn, each block written back while the next is computed (its
+             * masked stores retire first: reading them at once stalls). */
+            T *bufs[2] = {xbuf ? xbuf + OUT_AT : nullptr, xbuf ? xbuf + OUT_AT + WTILE / 2 : nullptr};
+            int flip = 0;
+            int64_t pend_r0 = 0, pend_len = 0;
+            auto sweep = [&](auto kernel) {  /* kernel(xt, px, yt, py, len, wk, pk) */
+                chunks([&](int64_t r0, int64_t len, const uint8_t *wk, int64_t pk) {
+                    int64_t px, py;
+                    const T *xt = rows_in(p, x, r0, len, w, xbuf, &px);
+                    T *yt = rows_out(p, y, r0, w, bufs[flip], &py);
+                    kernel(xt, px, yt, py, len, wk, pk);
+                    if constexpr (!DIRECT) {
+                        if (pend_len) rows_flush(p, y, pend_r0, pend_len, w, bufs[flip ^ 1]);
+                        pend_r0 = r0;
+                        pend_len = len;
+                        flip ^= 1;
+                    }
+                });
+                if (pend_len) rows_flush(p, y, pend_r0, pend_len, w, bufs[flip ^ 1]);
+            };
             if (softmax) {
                 for (int64_t c = 0; c < w; ++c)  /* +inf in the column: NaN, as inf - inf */
                     off[c] = m[c] == (T)__builtin_inf() ? (T)__builtin_nan("") : (T)(1.0 / (sum[c] + count[c]));
-                chunks([&](int64_t r0, int64_t len, const uint8_t *wk, int64_t pk) {
+                sweep([&](const T *xt, int64_t px, T *yt, int64_t py, int64_t len, const uint8_t *wk, int64_t pk) {
                     if (wk)
-                        k->col_rexp_scale_store_w[p.stream](x + r0 * p.xsn, len, p.xsn, w, wk, pk, m, off,
-                                                            y + r0 * p.ysn, p.ysn);
+                        k->col_rexp_scale_store_w[p.stream](xt, len, px, w, wk, pk, m, off, yt, py);
                     else
-                        k->col_rexp_scale_store[p.stream](x + r0 * p.xsn, len, p.xsn, w, m, off, y + r0 * p.ysn, p.ysn);
+                        k->col_rexp_scale_store[p.stream](xt, len, px, w, m, off, yt, py);
+                });
+                return;
+            }
+            if (p.op == FS_LOG_SOFTMAX) {
+                for (int64_t c = 0; c < w; ++c) off[c] = (T)log_softmax_offset(m[c], sum[c], count[c]);
+                sweep([&](const T *xt, int64_t px, T *yt, int64_t py, int64_t len, const uint8_t *wk, int64_t pk) {
+                    if (wk)
+                        k->col_shift_store_w[p.stream](xt, len, px, w, wk, pk, m, off, yt, py);
+                    else
+                        k->col_shift_store[p.stream](xt, len, px, w, m, off, yt, py);
                 });
                 return;
             }
         }
-        if (p.op == FS_LOG_SOFTMAX) {
-            for (int64_t c = 0; c < w; ++c) off[c] = (T)log_softmax_offset(m[c], sum[c], count[c]);
-            chunks([&](int64_t r0, int64_t len, const uint8_t *wk, int64_t pk) {
-                if (wk)
-                    k->col_shift_store_w[p.stream](x + r0 * p.xsn, len, p.xsn, w, wk, pk, m, off, y + r0 * p.ysn,
-                                                   p.ysn);
-                else
-                    k->col_shift_store[p.stream](x + r0 * p.xsn, len, p.xsn, w, m, off, y + r0 * p.ysn, p.ysn);
-            });
-        } else {
-            for (int64_t c = 0; c < w; ++c) y[c * ys_inner] = (T)((double)m[c] + log_sum(sum[c], count[c]));
-        }
+        for (int64_t c = 0; c < w; ++c) y[c * ys_inner] = P::C::out((T)((double)m[c] + log_sum(sum[c], count[c])));
     }
 };
 
+/* Tall converted column tiles: columns per tile (a block of COL_BLOCK_ROWS
+ * rows of them, read into float32, then stays in L1/L2 for its sweeps). */
+const int64_t CVT_TALL_TILE = 256;
+
 /* wsi: the mask's stride across the inner (column) dimension. */
-template <class T> int run_columns(Plan<T> &p, const T *x, const uint8_t *wm, T *y, const Outer &o, int64_t ni,
-                                   int64_t ys_inner, int64_t wsi, int nthreads) {
-    typedef ColumnTile<T> Tile;
+template <class T, class XS, class YS>
+int run_columns(Plan<T, XS, YS> &p, const XS *x, const uint8_t *wm, YS *y, const Outer &o, int64_t ni,
+                int64_t ys_inner, int64_t wsi, int nthreads) {
+    typedef ColumnTile<T, XS, YS> Tile;
     const int64_t line = 64 / (int64_t)sizeof(T);
     /* Widest tile: all of a short column tile in cache, or TW for tall ones. */
-    int64_t tile = Tile::short_columns(p.n) ? COL_SHORT_BYTES / (p.n * (int64_t)sizeof(T)) / line * line : Tile::TW;
+    int64_t tile = Tile::short_columns(p.n) ? COL_SHORT_BYTES / (p.n * (int64_t)sizeof(T)) / line * line
+                   : Tile::DIRECT ? Tile::TW : CVT_TALL_TILE;
     if (tile > Tile::TW) tile = Tile::TW;
     const int t = thread_count(nthreads, o.count * ni * p.n, o.count * ((ni + line - 1) / line));
     if (o.count * ((ni + tile - 1) / tile) < t) {  /* too few tiles: narrow them, whole lines */
@@ -618,7 +894,8 @@ template <class T> int run_columns(Plan<T> &p, const T *x, const uint8_t *wm, T 
     parallel(t, [&]() {
         Tile *ct = (Tile *)malloc(sizeof(Tile));
         uint8_t *wtile = need_wtile ? (uint8_t *)malloc(Tile::WTILE) : nullptr;
-        if (!ct || (need_wtile && !wtile)) {
+        T *xbuf = Tile::DIRECT ? nullptr : (T *)alloc_lines(sizeof(T) * Tile::XBUF);
+        if (!ct || (need_wtile && !wtile) || (!Tile::DIRECT && !xbuf)) {
 #ifdef _OPENMP
 #pragma omp atomic write
 #endif
@@ -633,7 +910,7 @@ template <class T> int run_columns(Plan<T> &p, const T *x, const uint8_t *wm, T 
                 const int64_t c0 = j * tile;
                 const int64_t w = ni - c0 < tile ? ni - c0 : tile;
                 ct->run(p, x + it.xoff + c0, y + it.yoff + c0 * ys_inner, w, ys_inner,
-                        p.masked ? wm + it.woff + c0 * wsi : nullptr, wsi, wtile);
+                        p.masked ? wm + it.woff + c0 * wsi : nullptr, wsi, wtile, xbuf);
                 if (++j == ntiles) {
                     j = 0;
                     it.next();
@@ -642,25 +919,28 @@ template <class T> int run_columns(Plan<T> &p, const T *x, const uint8_t *wm, T 
         }
         free(ct);
         free(wtile);
+        free(xbuf);
     });
     return error ? -1 : 0;
 }
 
-template <class T>
-int run(int op, const KernelTable<T> *k, const char *xb, char *yb, const uint8_t *w, int ndim, const int64_t *shape,
-        const int64_t *xst, const int64_t *yst, const int64_t *wst, int axis, int nthreads) {
-    const int64_t isz = (int64_t)sizeof(T);
+/* T: the computing type (its kernel table k); XS, YS: how x and y are stored. */
+template <class T, class XS = T, class YS = T>
+int run(int op, const KernelTable<T> *k, const HalfConvert *hc, const char *xb, char *yb, const uint8_t *w, int ndim,
+        const int64_t *shape, const int64_t *xst, const int64_t *yst, const int64_t *wst, int axis, int nthreads) {
+    const int64_t isz = (int64_t)sizeof(T), xsz = (int64_t)sizeof(XS), ysz = (int64_t)sizeof(YS);
     const bool lse = op == FS_LOGSUMEXP;
-    Plan<T> p;
+    Plan<T, XS, YS> p;
     p.k = k;
+    p.hc = hc;
     p.op = op;
     p.n = shape[axis];
-    p.xsn = xst[axis] / isz;
-    p.ysn = lse ? 0 : yst[axis] / isz;
+    p.xsn = xst[axis] / xsz;
+    p.ysn = lse ? 0 : yst[axis] / ysz;
     p.masked = w != nullptr;
     p.wsn = w ? wst[axis] : 0;
-    const T *x = (const T *)xb;
-    T *y = (T *)yb;
+    const XS *x = (const XS *)xb;
+    YS *y = (YS *)yb;
 
     /* Outer dims: drop length-1 ones; flip those where both x and y run backwards. */
     Outer o;
@@ -670,7 +950,7 @@ int run(int op, const KernelTable<T> *k, const char *xb, char *yb, const uint8_t
         if (d == axis) continue;
         if (shape[d] == 0) return 0;
         if (shape[d] == 1) continue;
-        int64_t xs = xst[d] / isz, ys = yst[d] / isz, ws = w ? wst[d] : 0;
+        int64_t xs = xst[d] / xsz, ys = yst[d] / ysz, ws = w ? wst[d] : 0;
         if (xs < 0 && ys < 0) {
             x += (shape[d] - 1) * xs;
             y += (shape[d] - 1) * ys;
@@ -690,7 +970,7 @@ int run(int op, const KernelTable<T> *k, const char *xb, char *yb, const uint8_t
         if (lse) {
             Odometer it;
             it.start(&o, 0);
-            for (int64_t r = 0; r < o.count; ++r, it.next()) y[it.yoff] = -__builtin_inf();
+            for (int64_t r = 0; r < o.count; ++r, it.next()) y[it.yoff] = Conv<T, XS, YS>::out(-__builtin_inf());
         }
         return 0;
     }
@@ -734,7 +1014,8 @@ int run(int op, const KernelTable<T> *k, const char *xb, char *yb, const uint8_t
 
     p.block = BLOCK_BYTES / isz;
     p.long_slices = p.n * isz > LONG_BYTES;
-    p.stream = !lse && o.count * p.n * isz >= STREAM_BYTES;
+    /* converted plans write through per-thread buffers: no non-temporal stores */
+    p.stream = Plan<T, XS, YS>::DIRECT && !lse && o.count * p.n * isz >= STREAM_BYTES;
 
     /* Column plan: the axis is strided and an outer dim has unit stride. */
     if (p.xsn != 1) {
@@ -768,13 +1049,46 @@ extern "C" void fs_exp_nonpos(int dtype, const char *x, char *y, int64_t n) {
         tier->f64.exp_nonpos((const double *)x, n, (double *)y);
 }
 
+extern "C" int fs_convert(int from, int to, const char *x, char *y, int64_t n) {
+    const HalfConvert *hc = &fs_current_tier()->half;
+    if (from == FS_FLOAT16 && to == FS_FLOAT32) hc->h2f((const uint16_t *)x, n, (float *)y);
+    else if (from == FS_FLOAT32 && to == FS_FLOAT16) hc->f2h((const float *)x, n, (uint16_t *)y);
+    else if (from == FS_BFLOAT16 && to == FS_FLOAT32) hc->b2f((const uint16_t *)x, n, (float *)y);
+    else if (from == FS_FLOAT32 && to == FS_BFLOAT16) hc->f2b((const float *)x, n, (uint16_t *)y);
+    else return -1;
+    return 0;
+}
+
+extern "C" int fs_run_typed(int op, int xtype, int ytype, const char *x, char *y, const uint8_t *where, int ndim,
+                            const int64_t *shape, const int64_t *x_strides, const int64_t *y_strides,
+                            const int64_t *where_strides, int axis, int num_threads) {
+    const Tier *tier = fs_current_tier();
+    const HalfConvert *hc = &tier->half;
+#define FS_RUN(T, XS, YS, K) \
+    return run<T, XS, YS>(op, &tier->K, hc, x, y, where, ndim, shape, x_strides, y_strides, where_strides, axis, \
+                          num_threads)
+    switch (ytype * 4 + xtype) {
+    case FS_FLOAT32 * 4 + FS_FLOAT32: FS_RUN(float, float, float, f32);
+    case FS_FLOAT64 * 4 + FS_FLOAT64: FS_RUN(double, double, double, f64);
+    /* float16 / bfloat16 results: computed in float32 */
+    case FS_FLOAT16 * 4 + FS_FLOAT16: FS_RUN(float, f16, f16, f32);
+    case FS_FLOAT16 * 4 + FS_FLOAT32: FS_RUN(float, float, f16, f32);
+    case FS_FLOAT16 * 4 + FS_FLOAT64: FS_RUN(float, double, f16, f32);
+    case FS_BFLOAT16 * 4 + FS_BFLOAT16: FS_RUN(float, bf16, bf16, f32);
+    case FS_BFLOAT16 * 4 + FS_FLOAT32: FS_RUN(float, float, bf16, f32);
+    /* float16 / bfloat16 input, wider results: read exactly, computed in the result dtype */
+    case FS_FLOAT32 * 4 + FS_FLOAT16: FS_RUN(float, f16, float, f32);
+    case FS_FLOAT32 * 4 + FS_BFLOAT16: FS_RUN(float, bf16, float, f32);
+    case FS_FLOAT64 * 4 + FS_FLOAT16: FS_RUN(double, f16, double, f64);
+    case FS_FLOAT64 * 4 + FS_BFLOAT16: FS_RUN(double, bf16, double, f64);
+    }
+#undef FS_RUN
+    return FS_UNSUPPORTED_TYPES;
+}
+
 extern "C" int fs_run(int op, int dtype, const char *x, char *y, const uint8_t *where, int ndim, const int64_t *shape,
                       const int64_t *x_strides, const int64_t *y_strides, const int64_t *where_strides, int axis,
                       int num_threads) {
-    const Tier *tier = fs_current_tier();
-    if (dtype == FS_FLOAT32)
-        return run<float>(op, &tier->f32, x, y, where, ndim, shape, x_strides, y_strides, where_strides, axis,
-                          num_threads);
-    return run<double>(op, &tier->f64, x, y, where, ndim, shape, x_strides, y_strides, where_strides, axis,
-                       num_threads);
+    return fs_run_typed(op, dtype, dtype, x, y, where, ndim, shape, x_strides, y_strides, where_strides, axis,
+                        num_threads);
 }

@@ -8,7 +8,7 @@ extern "C" {
 #endif
 
 enum { FS_SOFTMAX = 0, FS_LOG_SOFTMAX = 1, FS_LOGSUMEXP = 2 };
-enum { FS_FLOAT32 = 0, FS_FLOAT64 = 1 };
+enum { FS_FLOAT32 = 0, FS_FLOAT64 = 1, FS_FLOAT16 = 2, FS_BFLOAT16 = 3 };
 enum { FS_MAX_DIMS = 64 };
 
 /* SIMD tiers, lowest first: 0 generic, 1 avx2, 2 avx512f. */
@@ -20,6 +20,10 @@ int fs_tier_get(void);
 int fs_tier_set(int tier);         /* 0 on success, -1 if not supported */
 int fs_openmp_enabled(void);
 int64_t fs_long_slice_bytes(void);  /* slices longer than this take the two-sweep path */
+/* Convert n contiguous elements with the current tier's vector conversions
+ * (for tests): FS_FLOAT16 / FS_BFLOAT16 <-> FS_FLOAT32. Returns 0, or -1 for
+ * another pair. */
+int fs_convert(int from, int to, const char *x, char *y, int64_t n);
 /* y = exp(x) for contiguous x <= 0 with the current tier's exp (for tests). */
 void fs_exp_nonpos(int dtype, const char *x, char *y, int64_t n);
 
@@ -34,6 +38,19 @@ void fs_exp_nonpos(int dtype, const char *x, char *y, int64_t n);
 int fs_run(int op, int dtype, const char *x, char *y, const uint8_t *where, int ndim, const int64_t *shape,
            const int64_t *x_strides, const int64_t *y_strides, const int64_t *where_strides, int axis,
            int num_threads);
+/* fs_run with x and y of different dtypes (FS_FLOAT16, FS_BFLOAT16: the bits
+ * of IEEE binary16 / bfloat16). float16 and bfloat16 results are computed in
+ * float32 and rounded once (to nearest even); a wider x is first rounded to
+ * the result dtype, as a cast would. float16 / bfloat16 x with a float32 or
+ * float64 result is read exactly and computed in the result dtype. Supported
+ * (x -> y): f32->f32, f64->f64, f16->f16, f32->f16, f64->f16, bf16->bf16,
+ * f32->bf16, f16->f32, bf16->f32, f16->f64, bf16->f64; other pairs return
+ * FS_UNSUPPORTED_TYPES and write nothing. Never a copy of the whole array:
+ * converted data goes through per-thread buffers (a slice or a block of one). */
+enum { FS_UNSUPPORTED_TYPES = 3 };
+int fs_run_typed(int op, int xtype, int ytype, const char *x, char *y, const uint8_t *where, int ndim,
+                 const int64_t *shape, const int64_t *x_strides, const int64_t *y_strides,
+                 const int64_t *where_strides, int axis, int num_threads);
 
 /* Gradient of softmax (op FS_SOFTMAX: dx = y * (g - sum(g * y))) or log_softmax
  * (FS_LOG_SOFTMAX: dx = g - exp(y) * sum(g)) over `axis`; y, g and dx share

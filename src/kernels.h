@@ -89,10 +89,28 @@ template <class T> struct KernelTable {
     void (*log_softmax_grad_w[2])(const T *y, const T *g, const uint8_t *w, int64_t n, T s, T *dx);
 };
 
+/* float16 / bfloat16 storage <-> float32, contiguous runs (half.hpp gives
+ * the rules; every tier gives the same bits). */
+struct HalfConvert {
+    void (*h2f)(const uint16_t *s, int64_t n, float *d);
+    void (*f2h)(const float *s, int64_t n, uint16_t *d);
+    void (*b2f)(const uint16_t *s, int64_t n, float *d);
+    void (*f2b)(const float *s, int64_t n, uint16_t *d);
+    /* Fused with the first and last sweeps of a converted short slice:
+     * [0] float16, [1] bfloat16. cvt_max: d = s as float32, returns max(d)
+     * (exact for non-NaN data; a NaN makes the slice NaN through its sum).
+     * scale_cvt: d = e * s rounded; shift_cvt: d = (x - m) - c rounded (the
+     * same bits as the float32 kernels followed by the conversion). */
+    float (*cvt_max[2])(const uint16_t *s, int64_t n, float *d);
+    void (*scale_cvt[2])(const float *e, int64_t n, float s, uint16_t *d);
+    void (*shift_cvt[2])(const float *x, int64_t n, float m, float c, uint16_t *d);
+};
+
 struct Tier {
     const char *name;
     KernelTable<float> f32;
     KernelTable<double> f64;
+    HalfConvert half;
 };
 
 /* Each kernels_<isa>.cpp defines one of these (the AVX ones only on x86-64). */

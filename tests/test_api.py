@@ -5,7 +5,7 @@ returned), what x may be (lists, scalars, bool/int, unaligned, byte-swapped,
 read-only), empty arrays, keepdims, out= (layouts, in place, overlap, errors
 that leave out byte-identical), axis errors like NumPy's, unsupported dtypes,
 where= masks (their forms and errors; the values are tests/test_where.py),
-the not-yet-implemented part (float16), and the thread count API.
+float16 result dtypes (the rest of float16: test_half.py), and the thread count API.
 """
 import numpy as np
 import pytest
@@ -234,7 +234,8 @@ def test_out_errors_leave_out_untouched(op, rng):
         (_poisoned(good_shape, np.float64, rng), {"axis": 1.0}, TypeError, []),
         (_poisoned(good_shape, np.float64, rng), {"where": np.ones((3, 4), int)}, TypeError, ["where="]),
         (_poisoned(good_shape, np.float64, rng), {"where": np.ones((4, 3), bool)}, ValueError, ["where="]),
-        (_poisoned(good_shape, np.float32, rng), {"dtype": np.float16}, NotImplementedError, []),
+        (_poisoned(good_shape, np.float32, rng), {"dtype": np.float16}, TypeError, ["dtype", "float16"]),
+        (_poisoned(good_shape, np.float16, rng), {}, TypeError, ["dtype", "float16"]),
         (_poisoned(good_shape, np.float64, rng), {"dtype": np.complex128}, TypeError, []),
     ]
     for out, kw, exc, words in cases:
@@ -336,16 +337,20 @@ def test_bad_dtype_argument(op):
             call(op, [1.0, 2.0], dtype=dt)
 
 
-# ---- not implemented yet ------------------------------------------------------------
+# ---- float16 (details in test_half.py) -------------------------------------------------
 
 @pytest.mark.parametrize("op", OPS)
-def test_float16_not_implemented_yet(op):
-    """float16 is in the contract (computed in float32) but not implemented yet:
-    it must fail loudly, naming float16, rather than return something wrong."""
-    for kw, x in (({}, np.ones(3, np.float16)), ({"dtype": np.float16}, np.ones(3)),
-                  ({"dtype": "float16"}, np.ones(3, np.float32))):
-        with pytest.raises(NotImplementedError, match="float16"):
-            call(op, x, **kw)
+def test_float16_result_dtypes(op):
+    """float16 in -> float16 out; dtype= float16 from wider input, and float32 /
+    float64 from float16 input (API.md dtype rules)."""
+    for kw, x, dt in (({}, np.ones(3, np.float16), np.float16), ({"dtype": np.float16}, np.ones(3), np.float16),
+                      ({"dtype": "float16"}, np.ones(3, np.float32), np.float16),
+                      ({"dtype": np.float32}, np.ones(3, np.float16), np.float32),
+                      ({"dtype": np.float64}, np.ones(3, np.float16), np.float64)):
+        y = np.asarray(call(op, x, **kw))
+        assert y.dtype == dt, (kw, x.dtype, y.dtype)
+        want = {"softmax": 1 / 3, "log_softmax": -np.log(3), "logsumexp": 1 + np.log(3)}[op]
+        assert np.allclose(y.astype(np.float64), want, rtol=1e-3)
 
 
 @pytest.mark.parametrize("op", OPS)
