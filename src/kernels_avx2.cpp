@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #include "kernels.h"
 #include "exp_constants.hpp"
+#include "sanitize.hpp"
 
 namespace fs_avx2 {
 #include "vec_avx2.hpp"

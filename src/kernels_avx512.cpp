@@ -15,6 +15,7 @@
 #include <immintrin.h>
 #include "kernels.h"
 #include "exp_constants.hpp"
+#include "sanitize.hpp"
 
 namespace fs_avx512 {
 #include "vec_avx512.hpp"
