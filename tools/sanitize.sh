@@ -60,10 +60,11 @@ if ! "$py" setup.py build_ext --inplace > "$work/build.log" 2>&1; then
     echo "sanitize: build failed (log: $work/build.log)" >&2
     exit 2
 fi
-if ! nm -D fastsoftmax/_core*.so | grep -q __asan_; then
-    case "$FASTSOFTMAX_SANITIZE" in *address*)
-        echo "sanitize: the extension is not instrumented" >&2; exit 2 ;;
-    esac
+symbols=$(nm -D fastsoftmax/_core*.so)
+if [[ "$FASTSOFTMAX_SANITIZE" == *address* && "$symbols" != *__asan_* ]] ||
+   [[ "$FASTSOFTMAX_SANITIZE" == *undefined* && "$symbols" != *__ubsan_handle_* ]]; then
+    echo "sanitize: the extension is not instrumented for $FASTSOFTMAX_SANITIZE" >&2
+    exit 2
 fi
 echo "sanitize: built in $(( $(date +%s) - start )) s"
 

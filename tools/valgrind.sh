@@ -27,13 +27,26 @@ mkdir -p "$out"
 rm -f "$out"/vg.*.xml
 
 if [[ $# -eq 0 ]]; then
-    # The default subset: the op x dtype x layout x axis cross (1-4 dims),
-    # out= in every layout, the length sweeps (rows 1..67 and strided out=,
-    # column widths, tall column tiles at 1 and 2 threads) and the guard-page
-    # tests (2,200+ calls per tier and dtype: every length 1..70, rows and
-    # columns, forwards and backwards, one slice on the blocked long path),
-    # on every tier valgrind runs.
-    set -- tests/test_cross.py::test_cross tests/test_cross.py::test_out_any_layout \
+    # The default subset, on each tier valgrind runs (generic, avx2): the
+    # op x dtype x layout x axis cross for 2-d and 3-d arrays (rows, columns,
+    # middle axes, tuples, None, () in six layouts), out= in every layout, the
+    # length sweeps (rows 1..67 and strided out=, column widths, tall column
+    # tiles at 1 and 2 threads) and the guard-page tests (2,200+ calls per tier
+    # and dtype: every length 1..70, rows and columns, forwards and backwards,
+    # one slice on the blocked long path).
+    tiers=$("$python" -c 'from fastsoftmax import _core; print(*(t for t in _core.supported_tiers() if t != "avx512f"))')
+    cross=()
+    for isa in $tiers; do
+        for op in softmax log_softmax logsumexp; do
+            for dt in float32 float64; do
+                for layout in C F transposed stepped negative middle; do
+                    cross+=("tests/test_cross.py::test_cross[$isa-$op-$dt-$layout-2]"
+                            "tests/test_cross.py::test_cross[$isa-$op-$dt-$layout-3]")
+                done
+            done
+        done
+    done
+    set -- "${cross[@]}" tests/test_cross.py::test_out_any_layout \
         tests/test_lengths.py::test_row_lengths tests/test_lengths.py::test_row_lengths_into_strided_out \
         tests/test_lengths.py::test_column_widths tests/test_lengths.py::test_tall_column_tiles \
         tests/test_hardening.py::test_guard_pages_no_read_or_write_outside_the_array
