@@ -5,6 +5,8 @@ and the rest with the plain baseline, so one build runs on any CPU of its
 architecture; src/dispatch.cpp picks the tier at run time. OpenMP is used
 when the compiler has it, otherwise the build goes on serial, with a warning.
 Set FASTSOFTMAX_NO_OPENMP=1 to force a serial build.
+FASTSOFTMAX_SANITIZE=address,undefined builds with those sanitizers
+(docs/hardening.md; tools/sanitize.sh runs the tests under them).
 """
 import os
 import platform
@@ -28,6 +30,29 @@ CXX_FLAGS = ["-std=c++17", "-fno-exceptions", "-fno-rtti"]
 COMMON_FLAGS = ["-O3", "-fvisibility=hidden", "-fno-math-errno"]
 
 
+SANITIZERS = ("address", "undefined")
+
+
+def sanitize_flags():
+    """(compile flags, link flags) for FASTSOFTMAX_SANITIZE, e.g. "address,undefined".
+
+    Debuggable code (-O1 -g, frame pointers) instrumented by the named
+    sanitizers; UBSan aborts on its first report. Empty when the variable is unset.
+    """
+    value = os.environ.get("FASTSOFTMAX_SANITIZE", "").strip()
+    if not value:
+        return [], []
+    names = [v.strip() for v in value.split(",")]
+    bad = [v for v in names if v not in SANITIZERS]
+    if bad or not names:
+        sys.exit(f"FASTSOFTMAX_SANITIZE={value!r}: unknown sanitizer(s) {bad}; "
+                 f"give a comma-separated subset of: {', '.join(SANITIZERS)}")
+    flags = ["-fsanitize=" + ",".join(dict.fromkeys(names))]
+    if "undefined" in names:
+        flags.append("-fno-sanitize-recover=all")
+    return flags + ["-fno-omit-frame-pointer", "-g", "-O1"], flags
+
+
 def openmp_works(compiler):
     """Compile and link a tiny OpenMP program with the compiler setuptools uses."""
     if os.environ.get("FASTSOFTMAX_NO_OPENMP"):
@@ -47,6 +72,7 @@ def openmp_works(compiler):
 class BuildExt(build_ext):
     def build_extensions(self):
         compiler = self.compiler
+        san_compile, san_link = sanitize_flags()
         omp = openmp_works(compiler)
         if not omp:
             warnings.warn("fastsoftmax: the compiler has no OpenMP; building a serial (one-thread) library")
@@ -57,12 +83,12 @@ class BuildExt(build_ext):
             if src.endswith(".cpp"):
                 flags += CXX_FLAGS
             flags += TIER_FLAGS.get(os.path.basename(src), [])
+            flags += san_compile  # last: its -O1 replaces -O3
             return original(obj, src, ext, cc_args, flags, pp_opts)
 
         compiler._compile = compile_one
         for ext in self.extensions:
-            if omp:
-                ext.extra_link_args = list(ext.extra_link_args or []) + ["-fopenmp"]
+            ext.extra_link_args = list(ext.extra_link_args or []) + (["-fopenmp"] if omp else []) + san_link
         super().build_extensions()
 
 

@@ -12,6 +12,7 @@
 #include "kernels.h"
 #include "exp_constants.hpp"
 #include "half.hpp"
+#include "sanitize.hpp"
 
 namespace fs_avx2 {
 #include "vec_avx2.hpp"

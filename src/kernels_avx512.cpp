@@ -16,6 +16,7 @@
 #include "kernels.h"
 #include "exp_constants.hpp"
 #include "half.hpp"
+#include "sanitize.hpp"
 
 namespace fs_avx512 {
 #include "vec_avx512.hpp"

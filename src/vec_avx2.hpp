@@ -1,7 +1,8 @@
 /* vec_avx2.hpp: the AVX2 + FMA vector layer that kernels.hpp runs on.
  *
  * Tails use vmaskmov loads and stores: masked-off lanes are neither read nor
- * written and never fault. exp: see exp_constants.hpp; AVX2 has no vscalef,
+ * written and never fault (sanitize.hpp lets ASan check the lanes that are).
+ * exp: see exp_constants.hpp; AVX2 has no vscalef,
  * so 2^k1 and 2^k2 are built from exponent bits (the round-to-integer magic
  * number leaves k in the low mantissa bits; a shift moves it into the exponent).
  * Lanes whose result rounds to 0 (t < lowest, -inf) are computed as exp(0) and
@@ -25,12 +26,19 @@ struct VecF32 {
     static inline V set1(T a) { return _mm256_set1_ps(a); }
     static inline V load(const T *p) { return _mm256_loadu_ps(p); }
     static inline V load_part(const T *p, int64_t n, T fill) {
+        FS_ASAN_READ(p, n);
         __m256i m = first(n);
         return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
     }
     static inline void store(T *p, V v) { _mm256_storeu_ps(p, v); }
-    static inline void store_part(T *p, V v, int64_t n) { _mm256_maskstore_ps(p, first(n), v); }
-    static inline void store_stream(T *p, V v) { _mm256_stream_ps(p, v); }  /* p 32-byte aligned */
+    static inline void store_part(T *p, V v, int64_t n) {
+        FS_ASAN_WRITE(p, n);
+        _mm256_maskstore_ps(p, first(n), v);
+    }
+    static inline void store_stream(T *p, V v) {  /* p 32-byte aligned */
+        FS_ASAN_WRITE(p, W);
+        _mm256_stream_ps(p, v);
+    }
     static inline void stream_fence() { _mm_sfence(); }
     static inline V add(V a, V b) { return _mm256_add_ps(a, b); }
     static inline V sub(V a, V b) { return _mm256_sub_ps(a, b); }
@@ -129,12 +137,19 @@ struct VecF64 {
     static inline V set1(T a) { return _mm256_set1_pd(a); }
     static inline V load(const T *p) { return _mm256_loadu_pd(p); }
     static inline V load_part(const T *p, int64_t n, T fill) {
+        FS_ASAN_READ(p, n);
         __m256i m = first(n);
         return _mm256_blendv_pd(_mm256_set1_pd(fill), _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m));
     }
     static inline void store(T *p, V v) { _mm256_storeu_pd(p, v); }
-    static inline void store_part(T *p, V v, int64_t n) { _mm256_maskstore_pd(p, first(n), v); }
-    static inline void store_stream(T *p, V v) { _mm256_stream_pd(p, v); }
+    static inline void store_part(T *p, V v, int64_t n) {
+        FS_ASAN_WRITE(p, n);
+        _mm256_maskstore_pd(p, first(n), v);
+    }
+    static inline void store_stream(T *p, V v) {
+        FS_ASAN_WRITE(p, W);
+        _mm256_stream_pd(p, v);
+    }
     static inline void stream_fence() { _mm_sfence(); }
     static inline V add(V a, V b) { return _mm256_add_pd(a, b); }
     static inline V sub(V a, V b) { return _mm256_sub_pd(a, b); }

@@ -1,7 +1,8 @@
 /* vec_avx512.hpp: the AVX-512 vector layer (F/BW/DQ/VL) that kernels.hpp runs on.
  *
  * Tails use masked loads and stores: lanes past the end are neither read nor
- * written (a masked-off lane never faults), so no byte past an array is touched.
+ * written (a masked-off lane never faults), so no byte past an array is touched
+ * (sanitize.hpp lets ASan check the lanes that are).
  * exp: see exp_constants.hpp; here 2^k is applied with vscalefps/pd, which
  * rounds once into the subnormal range and needs no integer tricks. Lanes whose
  * result rounds to 0 (t < lowest, -inf) are masked out of that scalef, which is
@@ -21,11 +22,18 @@ struct VecF32 {
     static inline V set1(T a) { return _mm512_set1_ps(a); }
     static inline V load(const T *p) { return _mm512_loadu_ps(p); }
     static inline V load_part(const T *p, int64_t n, T fill) {
+        FS_ASAN_READ(p, n);
         return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), first(n), p);
     }
     static inline void store(T *p, V v) { _mm512_storeu_ps(p, v); }
-    static inline void store_part(T *p, V v, int64_t n) { _mm512_mask_storeu_ps(p, first(n), v); }
-    static inline void store_stream(T *p, V v) { _mm512_stream_ps(p, v); }  /* p 64-byte aligned */
+    static inline void store_part(T *p, V v, int64_t n) {
+        FS_ASAN_WRITE(p, n);
+        _mm512_mask_storeu_ps(p, first(n), v);
+    }
+    static inline void store_stream(T *p, V v) {  /* p 64-byte aligned */
+        FS_ASAN_WRITE(p, W);
+        _mm512_stream_ps(p, v);
+    }
     static inline void stream_fence() { _mm_sfence(); }
     static inline V add(V a, V b) { return _mm512_add_ps(a, b); }
     static inline V sub(V a, V b) { return _mm512_sub_ps(a, b); }
@@ -96,11 +104,18 @@ struct VecF64 {
     static inline V set1(T a) { return _mm512_set1_pd(a); }
     static inline V load(const T *p) { return _mm512_loadu_pd(p); }
     static inline V load_part(const T *p, int64_t n, T fill) {
+        FS_ASAN_READ(p, n);
         return _mm512_mask_loadu_pd(_mm512_set1_pd(fill), first(n), p);
     }
     static inline void store(T *p, V v) { _mm512_storeu_pd(p, v); }
-    static inline void store_part(T *p, V v, int64_t n) { _mm512_mask_storeu_pd(p, first(n), v); }
-    static inline void store_stream(T *p, V v) { _mm512_stream_pd(p, v); }
+    static inline void store_part(T *p, V v, int64_t n) {
+        FS_ASAN_WRITE(p, n);
+        _mm512_mask_storeu_pd(p, first(n), v);
+    }
+    static inline void store_stream(T *p, V v) {
+        FS_ASAN_WRITE(p, W);
+        _mm512_stream_pd(p, v);
+    }
     static inline void stream_fence() { _mm_sfence(); }
     static inline V add(V a, V b) { return _mm512_add_pd(a, b); }
     static inline V sub(V a, V b) { return _mm512_sub_pd(a, b); }

@@ -6,8 +6,11 @@
 * ``threads``: a helper ``threads(fn)`` that calls ``fn()`` at 1 and at 2
   threads, asserts the two results are bit-identical and returns the result.
 * ``rng``: a seeded NumPy generator, different per test but reproducible.
-* Hypothesis profiles: ``ci`` (the default: 300 examples, no deadline) and
-  ``long`` (2000 examples); pick one with HYPOTHESIS_PROFILE=long.
+* Hypothesis profiles: ``ci`` (the default: 300 examples, no deadline),
+  ``long`` (2000 examples) and ``fuzz`` (FASTSOFTMAX_FUZZ_EXAMPLES per test,
+  default 12,500: with the 10 property tests, 125,000 cases; run it with
+  tools/fuzz_long.sh, which counts the cases); pick one with
+  HYPOTHESIS_PROFILE=long (or fuzz).
 
 Long runs beyond the default suite are behind FASTSOFTMAX_LONG_TESTS=1.
 """
@@ -34,6 +37,9 @@ try:
     settings.register_profile(
         "long", max_examples=2000, deadline=None, print_blob=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    settings.register_profile(
+        "fuzz", max_examples=int(os.environ.get("FASTSOFTMAX_FUZZ_EXAMPLES", "12500")), deadline=None,
+        print_blob=True, suppress_health_check=list(HealthCheck))
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 except ImportError:  # pragma: no cover - hypothesis is a test dependency
     pass
