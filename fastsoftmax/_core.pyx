@@ -276,37 +276,44 @@ def run_backward(int op, cnp.ndarray y, cnp.ndarray g, cnp.ndarray dx, int axis,
 
 # ---- the torch bridge's fast path: fastsoftmax/torch.py binds torch's objects here ----
 cdef object _t_types = None      # the tensor types the kernels take: (Tensor, Parameter)
-cdef object _t_f32 = None, _t_f64 = None, _t_strided = None
+cdef object _t_f32 = None, _t_f64 = None, _t_f16 = None, _t_bf16 = None, _t_strided = None
 cdef tuple _t_checks = ()        # zero-argument callables; any true result sends the call to torch
 cdef object _t_grad_enabled = None, _t_empty_like = None
 cdef object _t_with_grad = None  # (x, dim, op) -> the result through the autograd.Function
 
 
-def torch_bind(tensor_types, f32, f64, strided, checks, grad_enabled, empty_like, with_grad):
-    global _t_types, _t_f32, _t_f64, _t_strided, _t_checks, _t_grad_enabled, _t_empty_like, _t_with_grad
-    _t_types, _t_f32, _t_f64, _t_strided = frozenset(tensor_types), f32, f64, strided
+def torch_bind(tensor_types, f32, f64, f16, bf16, strided, checks, grad_enabled, empty_like, with_grad):
+    global _t_types, _t_f32, _t_f64, _t_f16, _t_bf16, _t_strided, _t_checks, _t_grad_enabled, _t_empty_like
+    global _t_with_grad
+    _t_types, _t_f32, _t_f64, _t_f16, _t_bf16, _t_strided = frozenset(tensor_types), f32, f64, f16, bf16, strided
     _t_checks, _t_grad_enabled, _t_empty_like = tuple(checks), grad_enabled, empty_like
     _t_with_grad = with_grad
 
 
-cdef inline int _torch_kind(object x):
-    """4 or 8 (the item size) if the kernels can read tensor x's memory as it is
-    (outside torch.compile), else 0."""
+cdef inline int _torch_code(object dt):
+    """The FS_* dtype code of a torch dtype + 1, or 0 for a dtype the kernels do not take."""
+    return (1 if dt is _t_f32 else 2 if dt is _t_f64 else 3 if dt is _t_f16 else 4 if dt is _t_bf16 else 0)
+
+
+cdef inline int _torch_kind(object x, bint half):
+    """The FS_* dtype code + 1 if the forward kernels (half: float16 and
+    bfloat16 too) can read tensor x's memory as it is (outside torch.compile),
+    else 0."""
     if type(x) not in _t_types or not x.is_cpu:
         return 0
-    dt = x.dtype
-    cdef int isz = 4 if dt is _t_f32 else 8 if dt is _t_f64 else 0
-    if isz == 0 or x.layout is not _t_strided:
+    cdef int code = _torch_code(x.dtype)
+    if code == 0 or (code > 2 and not half) or x.layout is not _t_strided:
         return 0
     for check in _t_checks:
         if check():
             return 0
-    return isz
+    return code
 
 
-def torch_kernel_tensor(object x):
-    """Can the kernels read tensor x's memory as it is (outside torch.compile)?"""
-    return _torch_kind(x) != 0
+def torch_kernel_tensor(object x, bint half=False):
+    """Can the kernels read tensor x's memory as it is (outside torch.compile)?
+    half: the forward kernels, which take float16 and bfloat16 too."""
+    return _torch_kind(x, half) != 0
 
 
 def torch_forward(int op, object x, object dim, int num_threads):
@@ -315,8 +322,8 @@ def torch_forward(int op, object x, object dim, int num_threads):
     caller to handle."""
     if type(dim) is not int:
         return None
-    cdef int isz = _torch_kind(x)
-    if isz == 0:
+    cdef int code = _torch_kind(x, True)
+    if code == 0:
         return None
     size = x.shape
     cdef long d = dim
@@ -328,11 +335,11 @@ def torch_forward(int op, object x, object dim, int num_threads):
     if not x.is_contiguous():  # the caller picks the output layout and the plan
         return None
     y = _t_empty_like(x)
-    _run_tensor(op, x.data_ptr(), y.data_ptr(), size, x.stride(), None, isz, d, num_threads)
+    _run_tensor(op, x.data_ptr(), y.data_ptr(), size, x.stride(), None, code - 1, d, num_threads)
     return y
 
 
-cdef _run_tensor(int op, size_t xp, size_t yp, object size, object stride, object ystride, int64_t isz, long dim,
+cdef _run_tensor(int op, size_t xp, size_t yp, object size, object stride, object ystride, int dtype, long dim,
                  int num_threads):
     """fs_run on raw memory: x with `stride` into y with `ystride` (in elements;
     None: y is C-contiguous)."""
@@ -340,6 +347,7 @@ cdef _run_tensor(int op, size_t xp, size_t yp, object size, object stride, objec
     cdef int64_t xs[64]
     cdef int64_t ys[64]
     cdef int nd = len(size), d, rc
+    cdef int64_t isz = 4 if dtype == 0 else 8 if dtype == 1 else 2
     cdef int64_t acc = isz
     if nd > 64:
         raise ValueError("fastsoftmax: tensors of more than 64 dimensions are not supported")
@@ -361,8 +369,8 @@ cdef _run_tensor(int op, size_t xp, size_t yp, object size, object stride, objec
         total *= shape[d]
     with nogil:
         fs_advise_huge(<void *>yp, total)  # y is fresh (dense, of x's size): see fs_advise_huge
-        rc = fs_run(op, 0 if isz == 4 else 1, <const char *>xp, <char *>yp, NULL, nd, shape, xs, ys, NULL,
-                    <int>dim, num_threads)
+        rc = fs_run_typed(op, dtype, dtype, <const char *>xp, <char *>yp, NULL, nd, shape, xs, ys, NULL,
+                          <int>dim, num_threads)
     if rc != 0:
         raise MemoryError("fastsoftmax: could not allocate scratch memory")
 
@@ -372,8 +380,10 @@ def run_tensor(int op, object x, object y, long dim, int num_threads):
     a fresh tensor of x's shape and dtype (float32 or float64, CPU, strided
     layout: the caller checked; y does not overlap x). dim is in range; 0-d x is
     one element."""
-    _run_tensor(op, x.data_ptr(), y.data_ptr(), x.shape, x.stride(), y.stride(), x.element_size(), dim,
-                num_threads)
+    cdef int code = _torch_code(x.dtype)
+    if code == 0 or x.dtype is not y.dtype:
+        raise TypeError(f"fastsoftmax: no kernel for {x.dtype} -> {y.dtype}")
+    _run_tensor(op, x.data_ptr(), y.data_ptr(), x.shape, x.stride(), y.stride(), code - 1, dim, num_threads)
 
 
 def advise_huge(size_t p, int64_t nbytes):
@@ -398,8 +408,11 @@ def run_backward_tensor(int op, object y, object g, object dx, long dim, int num
     nd = len(size)
     if nd > 64:
         raise ValueError("fastsoftmax: tensors of more than 64 dimensions are not supported")
-    cdef int64_t isz = y.element_size()
-    cdef int dtype = 0 if isz == 4 else 1
+    cdef int code = _torch_code(y.dtype)
+    if code == 0 or code > 2 or g.dtype is not y.dtype:
+        raise TypeError(f"fastsoftmax: no backward kernel for {y.dtype} and {g.dtype}")
+    cdef int dtype = code - 1
+    cdef int64_t isz = 4 if dtype == 0 else 8
     cdef int64_t acc = isz
     if nd == 0:
         nd = 1

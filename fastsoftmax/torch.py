@@ -43,7 +43,8 @@ __all__ = ["softmax", "log_softmax", "Softmax", "LogSoftmax", "patched"]
 
 _SOFTMAX, _LOG_SOFTMAX = _core.SOFTMAX, _core.LOG_SOFTMAX
 _NAMES = {_SOFTMAX: "softmax", _LOG_SOFTMAX: "log_softmax"}
-_KERNEL_DTYPES = frozenset((torch.float32, torch.float64))
+_KERNEL_DTYPES = frozenset((torch.float32, torch.float64))  # forward and backward kernels
+_HALF_DTYPES = frozenset((torch.float16, torch.bfloat16))     # forward kernels (computed in float32)
 _TENSOR_TYPES = frozenset((Tensor, torch.nn.Parameter))
 _STRIDED = torch.strided
 _C = torch._C
@@ -66,7 +67,8 @@ _TORCH_FNS = {  # op -> (torch.x, F.x, Tensor.x)
 # (_core.torch_forward): a (4, 32) call must cost about what torch's own does.
 def _bind():
     _core.torch_bind(
-        tensor_types=(Tensor, torch.nn.Parameter), f32=torch.float32, f64=torch.float64, strided=_STRIDED,
+        tensor_types=(Tensor, torch.nn.Parameter), f32=torch.float32, f64=torch.float64, f16=torch.float16,
+        bf16=torch.bfloat16, strided=_STRIDED,
         checks=(_C._get_tracing_state,               # torch.jit.trace must record a torch op
                 _C._is_torch_function_mode_enabled,  # modes and transforms must see the call
                 _C._len_torch_dispatch_stack,
@@ -74,7 +76,12 @@ def _bind():
         grad_enabled=torch.is_grad_enabled, empty_like=_empty_like, with_grad=_Softmax.apply)
 
 
-_kernel_tensor = _core.torch_kernel_tensor
+_kernel_tensor = _core.torch_kernel_tensor  # float32 / float64: forward and backward kernels
+
+
+def _forward_tensor(x):
+    """float16 / bfloat16 too: the forward kernels compute them in float32."""
+    return _core.torch_kernel_tensor(x, True)
 
 
 def _run(op, x, dim):
@@ -113,6 +120,8 @@ def _backward_in_torch(op, y, g, dim):
 
 
 def _backward(op, y, g, dim):
+    if y.dtype in _HALF_DTYPES and g.dtype == y.dtype:  # no half backward kernel: float32, rounded once
+        return _backward(op, y.float(), g.float(), dim).to(y.dtype)
     if _kernel_tensor(y) and _kernel_tensor(g) and g.dtype == y.dtype:
         return _run_backward(op, y, g, dim)
     return _backward_in_torch(op, y, g, dim)
@@ -131,6 +140,9 @@ class _Softmax(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
+        if y.dtype in _HALF_DTYPES:  # no half backward kernel: in float32, rounded once
+            fn = _backward_in_torch if torch.is_grad_enabled() else _backward
+            return fn(ctx.op, y.float(), grad.float(), ctx.dim).to(y.dtype), None, None
         if not (_kernel_tensor(grad) and grad.dtype == y.dtype):
             return _backward_in_torch(ctx.op, y, grad, ctx.dim), None, None
         if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable
@@ -181,7 +193,7 @@ def _define_ops(op):
 
     @torch.library.custom_op(f"fastsoftmax::{name}", mutates_args=())
     def forward_op(x: Tensor, dim: int) -> Tensor:
-        if _kernel_tensor(x):
+        if _forward_tensor(x):
             return _run(op, x, dim)
         return torch_fn(x, dim)
 
@@ -232,11 +244,11 @@ def _forward(op, input, dim, dtype):
         if not (isinstance(input, Tensor) and input.device.type == "cpu" and input.layout is _STRIDED):
             return None
         x = input if dtype is None else input.to(dtype)
-        if x.dtype not in _KERNEL_DTYPES:
+        if x.dtype not in _KERNEL_DTYPES and x.dtype not in _HALF_DTYPES:
             return None
         return _OPS[op](x, dim)
     if dtype is None:
-        if not _kernel_tensor(input):
+        if not _forward_tensor(input):
             return None
         x = input
     else:
