@@ -67,7 +67,7 @@ _TORCH_FNS = {  # op -> (torch.x, F.x, Tensor.x)
 # (_core.torch_forward): a (4, 32) call must cost about what torch's own does.
 def _bind():
     _core.torch_bind(
-        tensor_types=(Tensor, torch.nn.Parameter), f32=torch.float32, f64=torch.float64, f16=torch.float16,
+        tensor_types=_TENSOR_TYPES, f32=torch.float32, f64=torch.float64, f16=torch.float16,
         bf16=torch.bfloat16, strided=_STRIDED,
         checks=(_C._get_tracing_state,               # torch.jit.trace must record a torch op
                 _C._is_torch_function_mode_enabled,  # modes and transforms must see the call
