@@ -381,7 +381,7 @@ class _ThreadedCopy:
 @dataclass(frozen=True)
 class Impl:
     key: str      # column name
-    module: str   # what must import for it to run ("" = always)
+    module: str   # what must import for it to run, space-separated ("" = always)
     prepare: object
     peer: bool    # counts as a peer for the "fastest peer" column
 
@@ -393,7 +393,7 @@ IMPLS = [
     Impl("scipy", "scipy.special", _scipy, True),
     Impl("torch", "torch", _torch_alloc, True),
     Impl("torch out=", "torch", _torch_out, True),
-    Impl("ort out=", "onnxruntime", _ort, True),
+    Impl("ort out=", "onnxruntime onnx", _ort, True),
     Impl("jax", "jax", _jax, True),
 ]
 IMPL_KEYS = [i.key for i in IMPLS]
@@ -409,13 +409,16 @@ def available_impls(wanted=None):
     for impl in IMPLS:
         if wanted and impl.key not in wanted and _FAMILY[impl.key] not in wanted:
             continue
-        if impl.module and impl.module not in tried:
-            try:
-                importlib.import_module(impl.module)
-                tried[impl.module] = None
-            except Exception as e:  # ImportError, or a broken install
-                tried[impl.module] = f"{impl.module} not importable ({type(e).__name__}: {str(e)[:80]})"
-        status[impl.key] = tried.get(impl.module) if impl.module else None
+        reason = None
+        for module in impl.module.split():
+            if module not in tried:
+                try:
+                    importlib.import_module(module)
+                    tried[module] = None
+                except Exception as e:  # ImportError, or a broken install
+                    tried[module] = f"{module} not importable ({type(e).__name__}: {str(e)[:80]})"
+            reason = reason or tried[module]
+        status[impl.key] = reason
     return status
 
 
@@ -779,10 +782,12 @@ def header(run, meta):
 
 
 def format_table(run, meta):
-    present = [k for k in IMPL_KEYS if any("median" in c["impls"].get(k, {}) for c in run["cases"])]
+    # a column every case skipped is still shown (as n/a, with its reason), so that a missing
+    # peer is never mistaken for a slower one that was left out
+    present = [k for k in IMPL_KEYS if any(k in c["impls"] for c in run["cases"])]
     cols = ["copy"] + ([COPY_T] if any(COPY_T in c["impls"] for c in run["cases"]) else []) + present
     rows = []
-    notes = []
+    notes = {}  # (column, reason) -> the cases it skipped
     for c in run["cases"]:
         s = summarise(c)
         cells = [c["case"], fmt_bytes(c["bytes"])]
@@ -794,7 +799,7 @@ def format_table(run, meta):
                     cell += " " + fmt_err(r.get("error"))
             elif "skipped" in r:
                 cell = "n/a"
-                notes.append(f"{c['case']}: {k}: {r['skipped']}")
+                notes.setdefault((k, r["skipped"]), []).append(c["case"])
             else:
                 cell = "-"
             cells.append(cell)
@@ -812,7 +817,9 @@ def format_table(run, meta):
     out += [fmt_row(r) for r in rows]
     if notes:
         out.append("")
-        out += ["n/a: " + n for n in notes]
+        for (k, reason), names in notes.items():
+            where = "every case" if len(names) == len(run["cases"]) > 1 else ", ".join(names)
+            out.append(f"n/a: {k}: {reason} ({where})")
     if run.get("overhead"):
         out.append("")
         out.append(format_overhead(run["overhead"]))
