@@ -23,11 +23,13 @@ from setuptools.command.build_ext import build_ext
 X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "i386", "x86")
 
 TIER_FLAGS = {
-    "kernels_avx2.cpp": ["-mavx2", "-mfma", "-mf16c"],
-    "kernels_avx512.cpp": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma", "-mf16c"],
+    "kernels_avx2.cpp": ["-mavx2", "-mfma", "-mf16c", "-mpopcnt"],
+    "kernels_avx512.cpp": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma", "-mf16c", "-mpopcnt"],
 }
 CXX_FLAGS = ["-std=c++17", "-fno-exceptions", "-fno-rtti"]
-COMMON_FLAGS = ["-O3", "-fvisibility=hidden", "-fno-math-errno"]
+# -ffp-contract=off: arithmetic as written (explicit fmadd only), so that code
+# paths sharing a sweep, and inlining choices, cannot round differently.
+COMMON_FLAGS = ["-O3", "-fvisibility=hidden", "-fno-math-errno", "-ffp-contract=off"]
 
 
 SANITIZERS = ("address", "undefined")

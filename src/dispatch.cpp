@@ -26,11 +26,12 @@ static int cpu_runs(int tier) {
     __builtin_cpu_init();
     switch (tier) {
     case 0: return 1;
-    case 1: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case 1: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
+                   __builtin_cpu_supports("popcnt");
     case 2: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                    __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
                    __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                   __builtin_cpu_supports("f16c");
+                   __builtin_cpu_supports("f16c") && __builtin_cpu_supports("popcnt");
     }
     return 0;
 #else

@@ -165,15 +165,6 @@ struct Odometer {
     }
 };
 
-/* log(sum of exp(x - m)) from the sum over x != m and the count of x == m:
- * log1p keeps logsumexp([0, -40]) = 4.2e-18 instead of 0. */
-inline double log_sum(double sum_rest, double count) { return log1p(sum_rest + (count - 1.0)); }
-
-/* log_softmax of a slice holding +inf is NaN, as softmax's is. */
-inline double log_softmax_offset(double m, double sum_rest, double count) {
-    return m == HUGE_VAL ? NAN : log_sum(sum_rest, count);
-}
-
 /* T: the type the kernels compute in; XS, YS: how x and y are stored (T
  * itself, or float16 / bfloat16 / a wider input rounded to the result dtype).
  * When they differ from T ("converted"), x is read into per-thread T buffers
@@ -234,9 +225,9 @@ template <class T, class XS = T, class YS = T> struct Plan {
         double count;
         double rest = k->rexp_sum_excl(x, n, m, &count, next, 1);
         if (op == FS_LOG_SOFTMAX)
-            k->shift_store[stream](x, n, m, (T)log_softmax_offset(m, rest, count), y);
+            k->shift_store[stream](x, n, m, (T)fs_log_softmax_offset(m, rest, count), y);
         else
-            *y = (T)((double)m + log_sum(rest, count));
+            *y = (T)((double)m + fs_log_sum(rest, count));
     }
 
     /* The same with a contiguous mask w (null: every element takes part). With
@@ -263,9 +254,9 @@ template <class T, class XS = T, class YS = T> struct Plan {
         double count;
         double rest = k->rexp_sum_excl_w(x, w, n, m, &count, next, 1);
         if (op == FS_LOG_SOFTMAX)
-            k->shift_store_w[stream](x, w, n, m, (T)log_softmax_offset(m, rest, count), y);
+            k->shift_store_w[stream](x, w, n, m, (T)fs_log_softmax_offset(m, rest, count), y);
         else
-            *y = (T)((double)m + log_sum(rest, count));
+            *y = (T)((double)m + fs_log_sum(rest, count));
     }
 
     /* A slice with no element taking part: 0 (softmax), -inf (log_softmax, logsumexp). */
@@ -340,9 +331,9 @@ template <class T, class XS = T, class YS = T> struct Plan {
                 double count;
                 const double rest = k->rexp_sum_excl(buf, n, m, &count, nx, 1);
                 if (op == FS_LOG_SOFTMAX)
-                    hc->shift_cvt[FUSED](buf, n, m, (T)log_softmax_offset(m, rest, count), yh);
+                    hc->shift_cvt[FUSED](buf, n, m, (T)fs_log_softmax_offset(m, rest, count), yh);
                 else
-                    *y = C::out((T)((double)m + log_sum(rest, count)));
+                    *y = C::out((T)((double)m + fs_log_sum(rest, count)));
                 return;
             }
         }
@@ -437,10 +428,10 @@ template <class T, class XS = T, class YS = T> struct Plan {
             return true;
         }
         if (op == FS_LOGSUMEXP) {
-            *y = C::out((T)((double)M + log_sum(rest, count)));
+            *y = C::out((T)((double)M + fs_log_sum(rest, count)));
             return false;
         }
-        *c = (T)log_softmax_offset(M, rest, count);
+        *c = (T)fs_log_softmax_offset(M, rest, count);
         return true;
     }
 
@@ -513,6 +504,18 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
                             p.k->small_rows(p.op, x + lo * xs, xs, y + lo * ys, ys, p.n, hi - lo);
                         }
                         hi = lo;
+                    } else if (contiguous && !small && !p.long_slices && !p.masked && !p.stream) {
+                        /* runs of evenly spaced rows (along the last outer dim) go to the
+                         * pipelined kernel; rows of any other layout take the loop below */
+                        const int d = o.nd - 1;
+                        while (lo < hi) {
+                            const int64_t left = d >= 0 ? o.shape[d] - it.idx[d] : hi - lo;
+                            const int64_t cnt = hi - lo < left ? hi - lo : left;
+                            p.k->rows(p.op, x + it.xoff, d >= 0 ? o.xs[d] : 0, y + it.yoff, d >= 0 ? o.ys[d] : 0,
+                                      p.n, cnt);
+                            for (int64_t j = 0; j < cnt; ++j) it.next();
+                            lo += cnt;
+                        }
                     }
                 } else if (small_cvt) {
                     /* batches of rows read into buf, results after them (not in
@@ -775,7 +778,7 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
             else
                 k->col_rexp_sum(xt, n, px, w, m, sum, count, nullptr, 1);
             if (p.op == FS_LOG_SOFTMAX) {
-                for (int64_t c = 0; c < w; ++c) off[c] = (T)log_softmax_offset(m[c], sum[c], count[c]);
+                for (int64_t c = 0; c < w; ++c) off[c] = (T)fs_log_softmax_offset(m[c], sum[c], count[c]);
                 T *yt = rows_out(p, y, 0, w, xbuf + OUT_AT, &py);
                 if (wk)
                     k->col_shift_store_w[p.stream](xt, n, px, w, wk, pk, m, off, yt, py);
@@ -854,7 +857,7 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
                 return;
             }
             if (p.op == FS_LOG_SOFTMAX) {
-                for (int64_t c = 0; c < w; ++c) off[c] = (T)log_softmax_offset(m[c], sum[c], count[c]);
+                for (int64_t c = 0; c < w; ++c) off[c] = (T)fs_log_softmax_offset(m[c], sum[c], count[c]);
                 sweep([&](const T *xt, int64_t px, T *yt, int64_t py, int64_t len, const uint8_t *wk, int64_t pk) {
                     if (wk)
                         k->col_shift_store_w[p.stream](xt, len, px, w, wk, pk, m, off, yt, py);
@@ -864,7 +867,7 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
                 return;
             }
         }
-        for (int64_t c = 0; c < w; ++c) y[c * ys_inner] = P::C::out((T)((double)m[c] + log_sum(sum[c], count[c])));
+        for (int64_t c = 0; c < w; ++c) y[c * ys_inner] = P::C::out((T)((double)m[c] + fs_log_sum(sum[c], count[c])));
     }
 };
 

@@ -11,6 +11,14 @@
 #define FS_KERNELS_H
 #include <stdint.h>
 
+/* log(sum of exp(x - m)) from the sum over x != m and the count of x == m:
+ * log1p keeps logsumexp([0, -40]) = 4.2e-18 instead of 0. */
+static inline double fs_log_sum(double sum_rest, double count) { return __builtin_log1p(sum_rest + (count - 1.0)); }
+/* log_softmax's offset; a slice holding +inf is NaN, as softmax's is. */
+static inline double fs_log_softmax_offset(double m, double sum_rest, double count) {
+    return m == __builtin_inf() ? __builtin_nan("") : fs_log_sum(sum_rest, count);
+}
+
 template <class T> struct KernelTable {
     T (*max)(const T *x, int64_t n);
     /* y = exp(x-m), returns the sum; `next` (or null) is prefetched: the next row. */
@@ -25,6 +33,10 @@ template <class T> struct KernelTable {
 
     int small_max; /* small_rows takes rows of n <= small_max */
     void (*small_rows)(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t rows);
+    /* many rows of any length n, row r at x + r * px, y + r * py (logsumexp:
+     * its value at y[r * py]), the sweeps of three rows overlapped; the same
+     * bits as max, rexp_store / rexp_sum_excl and the writing kernels */
+    void (*rows)(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t nrows);
 
     /* Column tiles: n rows of w contiguous columns, row r at x + r * px. */
     void (*col_max)(const T *x, int64_t n, int64_t px, int64_t w, T *m);

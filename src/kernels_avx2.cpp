@@ -1,7 +1,7 @@
 /* kernels_avx2.cpp: the avx2 tier: softmax, log_softmax and logsumexp kernels
  * for float32 and float64 rows and column tiles.
  *
- * ISA: AVX2 + FMA (Haswell, Zen 1 and later). setup.py compiles this file, and only this file, with the flags
+ * ISA: AVX2 + FMA + F16C + POPCNT (Haswell, Zen 1 and later). setup.py compiles this file, and only this file, with the flags
  * of its tier; dispatch.cpp calls into it only when the CPU has them.
  * Algorithm: kernels.hpp (loops) over vec_avx2.hpp (vector layer and exp).
  * Error of the whole softmax: the bounds in README.md "Accuracy", asserted by tests/ (_helpers.py).

@@ -52,6 +52,7 @@ struct VecF32 {
     static inline V one_where_eq(V x, V m) {
         return _mm256_and_ps(_mm256_cmp_ps(x, m, _CMP_EQ_OQ), _mm256_set1_ps(1.0f));
     }
+    static inline int64_t count_eq(V x, V m) { return __builtin_popcount(_mm256_movemask_ps(_mm256_cmp_ps(x, m, _CMP_EQ_OQ))); }
     /* where= masks: one byte per element, nonzero = take part; M has all bits
      * set in the lanes that take part (bytes widened with vpmovzxbd, compared to 0). */
     typedef __m256 M;
@@ -106,6 +107,12 @@ struct VecF32 {
         return _mm256_castsi256_ps(_mm256_slli_epi32(bits, C::mantissa_bits));
     }
     template <bool SCALED = false> static inline __attribute__((always_inline)) V exp_nonpos(V t) {
+        return exp_body<SCALED, false>(t, t);
+    }
+    /* exp(t) * 2^sum_scale * (1 + err): err folded in before the scaling (a NaN
+     * err comes only where t is -inf, zeroed by keep, or NaN). */
+    static inline __attribute__((always_inline)) V exp_scaled_corr(V t, V err) { return exp_body<true, true>(t, err); }
+    template <bool SCALED, bool CORR> static inline __attribute__((always_inline)) V exp_body(V t, V err) {
         typedef ExpF32 C;
         const V keep = _mm256_cmp_ps(t, _mm256_set1_ps(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         t = _mm256_and_ps(t, keep);
@@ -119,6 +126,7 @@ struct VecF32 {
         p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c2));
         p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c1));
         p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+        if (CORR) p = _mm256_fmadd_ps(p, err, p);
         if (SCALED) k = _mm256_add_ps(k, _mm256_set1_ps(C::sum_scale));
         V k1 = _mm256_max_ps(k, _mm256_set1_ps(C::k_normal));
         V k2 = _mm256_sub_ps(k, k1);
@@ -163,6 +171,7 @@ struct VecF64 {
     static inline V one_where_eq(V x, V m) {
         return _mm256_and_pd(_mm256_cmp_pd(x, m, _CMP_EQ_OQ), _mm256_set1_pd(1.0));
     }
+    static inline int64_t count_eq(V x, V m) { return __builtin_popcount(_mm256_movemask_pd(_mm256_cmp_pd(x, m, _CMP_EQ_OQ))); }
     /* where= masks: one byte per element, nonzero = take part; M has all bits
      * set in the lanes that take part (bytes widened with vpmovzxbq, compared to 0). */
     typedef __m256d M;
@@ -214,6 +223,12 @@ struct VecF64 {
         return _mm256_castsi256_pd(_mm256_slli_epi64(bits, C::mantissa_bits));
     }
     template <bool SCALED = false> static inline __attribute__((always_inline)) V exp_nonpos(V t) {
+        return exp_body<SCALED, false>(t, t);
+    }
+    /* exp(t) * 2^sum_scale * (1 + err): err folded in before the scaling (a NaN
+     * err comes only where t is -inf, zeroed by keep, or NaN). */
+    static inline __attribute__((always_inline)) V exp_scaled_corr(V t, V err) { return exp_body<true, true>(t, err); }
+    template <bool SCALED, bool CORR> static inline __attribute__((always_inline)) V exp_body(V t, V err) {
         typedef ExpF64 C;
         const V keep = _mm256_cmp_pd(t, _mm256_set1_pd(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         t = _mm256_and_pd(t, keep);
@@ -232,6 +247,7 @@ struct VecF64 {
         p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c2));
         p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c1));
         p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
+        if (CORR) p = _mm256_fmadd_pd(p, err, p);
         if (SCALED) k = _mm256_add_pd(k, _mm256_set1_pd(C::sum_scale));
         V k1 = _mm256_max_pd(k, _mm256_set1_pd(C::k_normal));
         V k2 = _mm256_sub_pd(k, k1);

@@ -47,6 +47,7 @@ struct VecF32 {
     static inline V one_where_eq(V x, V m) {
         return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, m, _CMP_EQ_OQ), _mm512_set1_ps(1.0f));
     }
+    static inline int64_t count_eq(V x, V m) { return __builtin_popcount((unsigned)_mm512_cmp_ps_mask(x, m, _CMP_EQ_OQ)); }
     static inline T hmax(V v) { return _mm512_reduce_max_ps(v); }
     /* where= masks: one byte per element, nonzero = take part; M is a lane mask. */
     typedef __mmask16 M;
@@ -77,7 +78,12 @@ struct VecF32 {
         _mm512_storeu_pd(d, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
         _mm512_storeu_pd(d + 8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
     }
-    template <bool SCALED = false> static inline V exp_nonpos(V t) {
+    template <bool SCALED = false> static inline V exp_nonpos(V t) { return exp_body<SCALED, false>(t, t); }
+    /* exp(t) * 2^sum_scale * (1 + err): err folded in before the scaling. A NaN
+     * err comes only with an inf/NaN x beside a finite max: t is -inf (a lane
+     * that is masked out) or NaN (NaN either way). */
+    static inline V exp_scaled_corr(V t, V err) { return exp_body<true, true>(t, err); }
+    template <bool SCALED, bool CORR> static inline V exp_body(V t, V err) {
         typedef ExpF32 C;
         const __mmask16 keep = _mm512_cmp_ps_mask(t, _mm512_set1_ps(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         V k = _mm512_sub_ps(_mm512_fmadd_ps(t, _mm512_set1_ps(C::log2e), _mm512_set1_ps(C::round_magic)),
@@ -90,6 +96,7 @@ struct VecF32 {
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c2));
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c1));
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+        if (CORR) p = _mm512_fmadd_ps(p, err, p);
         if (SCALED) k = _mm512_add_ps(k, _mm512_set1_ps(C::sum_scale));
         return _mm512_maskz_scalef_ps(keep, p, k);
     }
@@ -129,6 +136,7 @@ struct VecF64 {
     static inline V one_where_eq(V x, V m) {
         return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, m, _CMP_EQ_OQ), _mm512_set1_pd(1.0));
     }
+    static inline int64_t count_eq(V x, V m) { return __builtin_popcount((unsigned)_mm512_cmp_pd_mask(x, m, _CMP_EQ_OQ)); }
     static inline T hmax(V v) { return _mm512_reduce_max_pd(v); }
     /* where= masks: one byte per element, nonzero = take part; M is a lane mask. */
     typedef __mmask8 M;
@@ -158,7 +166,12 @@ struct VecF64 {
     }
     static inline T hadd(V v) { return _mm512_reduce_add_pd(v); }
     static inline void to_double(V v, double *d) { _mm512_storeu_pd(d, v); }
-    template <bool SCALED = false> static inline V exp_nonpos(V t) {
+    template <bool SCALED = false> static inline V exp_nonpos(V t) { return exp_body<SCALED, false>(t, t); }
+    /* exp(t) * 2^sum_scale * (1 + err): err folded in before the scaling. A NaN
+     * err comes only with an inf/NaN x beside a finite max: t is -inf (a lane
+     * that is masked out) or NaN (NaN either way). */
+    static inline V exp_scaled_corr(V t, V err) { return exp_body<true, true>(t, err); }
+    template <bool SCALED, bool CORR> static inline V exp_body(V t, V err) {
         typedef ExpF64 C;
         const __mmask8 keep = _mm512_cmp_pd_mask(t, _mm512_set1_pd(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         V k = _mm512_sub_pd(_mm512_fmadd_pd(t, _mm512_set1_pd(C::log2e), _mm512_set1_pd(C::round_magic)),
@@ -176,6 +189,7 @@ struct VecF64 {
         p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c2));
         p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c1));
         p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+        if (CORR) p = _mm512_fmadd_pd(p, err, p);
         if (SCALED) k = _mm512_add_pd(k, _mm512_set1_pd(C::sum_scale));
         return _mm512_maskz_scalef_pd(keep, p, k);
     }

@@ -37,6 +37,9 @@ template <class Tp, class Bits, class C> struct VecGeneric {
     static inline V one_where_eq(V x, V m) {
         V r; for (int i = 0; i < W; ++i) r.v[i] = x.v[i] == m.v[i] ? T(1) : T(0); return r;
     }
+    static inline int64_t count_eq(V x, V m) {
+        int64_t c = 0; for (int i = 0; i < W; ++i) c += x.v[i] == m.v[i]; return c;
+    }
     /* where= masks: one byte per element, nonzero = take part. */
     struct M { bool b[W]; };
     static inline M mask_load(const uint8_t *w) { M m; for (int i = 0; i < W; ++i) m.b[i] = w[i] != 0; return m; }
@@ -68,18 +71,24 @@ template <class Tp, class Bits, class C> struct VecGeneric {
         Bits b = (Bits)((int)k + C::exponent_bias) << C::mantissa_bits;
         T r; memcpy(&r, &b, sizeof r); return r;
     }
-    template <bool SCALED> static inline T exp1(T t) {
+    template <bool SCALED, bool CORR = false> static inline T exp1(T t, T err = T(0)) {
         if (!(t == t)) return t;  /* NaN: no float-to-int conversion below */
         if (t < (SCALED ? C::lowest_scaled : C::lowest)) return T(0);
         T k = (t * C::log2e + C::round_magic) - C::round_magic;
         T r = (t - k * C::ln2_hi) - k * C::ln2_lo;
         T p = C::poly(r);
+        if (CORR) p = p * err + p;  /* times (1 + err), before the scaling */
         if (SCALED) k += C::sum_scale;
         T k1 = k > C::k_normal ? k : C::k_normal;
         return p * pow2(k1) * pow2(k - k1);
     }
     template <bool SCALED = false> static inline V exp_nonpos(V t) {
         for (int i = 0; i < W; ++i) t.v[i] = exp1<SCALED>(t.v[i]);
+        return t;
+    }
+    /* exp(t) * 2^sum_scale * (1 + err) (err is NaN only where t is -inf or NaN) */
+    static inline V exp_scaled_corr(V t, V err) {
+        for (int i = 0; i < W; ++i) t.v[i] = exp1<true, true>(t.v[i], err.v[i]);
         return t;
     }
 };
