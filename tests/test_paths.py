@@ -1,0 +1,64 @@
+"""One slice, the same bits on every path that computes it.
+
+Contiguous rows longer than small_rows takes go to the pipelined kernel
+(kernels.hpp rows(): the max of row k, the exp sweep of row k - 1 and the
+writing sweep of row k - 2 in one loop). It shares its sweeps with the
+single-row kernels, which other paths still run: a broadcast where=True mask
+(settled per slice, then the unmasked single-row kernels), rows cut into short
+runs by an outer layout that does not merge, one row on its own. These tests
+hold the paths to the same bits on every tier, at 1 and 2 threads, across the
+pipeline's ramp (1 to 5 rows) and lengths around its 8-vector step.
+"""
+import numpy as np
+import pytest
+
+from _helpers import OPS, call, check, same_bits
+
+# around the pipelined step (8 vectors: 128 float32 / 64 float64 on AVX-512,
+# 64 / 32 on AVX2, 32 / 16 generic) and its tails
+LENGTHS = [16, 31, 32, 33, 64, 65, 100, 127, 128, 129, 255, 256, 257, 1000, 4099]
+
+
+def rows(rng, count, n, dtype, special):
+    x = (rng.standard_normal((count, n)) * 4).astype(dtype)
+    if special and count >= 4:
+        x[0, n // 2] = np.inf
+        x[1, n // 3] = np.nan
+        x[2, :] = -np.inf
+        x[3, : min(5, n)] = x[3].max() + 1  # ties at the max
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", OPS)
+def test_pipelined_rows_match_single_row_kernels(isa, op, dtype, rng, threads):
+    for n in LENGTHS:
+        for count in (1, 2, 3, 5):
+            for special in (False, True):
+                x = rows(rng, count, n, dtype, special)
+                got = threads(lambda: call(op, x))
+                single = call(op, x, where=np.True_)  # per-slice mask: the single-row kernels
+                assert same_bits(got, single), (n, count, special)
+                one_by_one = np.stack([call(op, x[i : i + 1])[0] for i in range(count)])
+                assert same_bits(got, one_by_one), (n, count, special)
+                if not special:
+                    check(op, got, x)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_rows_in_runs_of_an_outer_layout(isa, op, rng, threads):
+    """Outer dims that do not merge: the pipeline runs along the last one, in runs of 3 rows."""
+    base = (rng.standard_normal((4, 5, 300)) * 3).astype(np.float32)
+    x = base[:, :3, :]
+    got = threads(lambda: call(op, x))
+    assert same_bits(got, call(op, np.ascontiguousarray(x)))
+    check(op, got, x)
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_pipelined_rows_in_place(isa, op, rng):
+    """out=x: row k - 2 is written while rows k - 1 and k are read, each from its own row."""
+    x = (rng.standard_normal((7, 1000)) * 4).astype(np.float32)
+    expected = call(op, x)
+    call(op, x, out=x)
+    assert same_bits(x, expected)
