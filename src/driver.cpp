@@ -483,7 +483,10 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
             const bool contiguous = DIRECT && p.xsn == 1 && (p.op == FS_LOGSUMEXP || p.ysn == 1);
             const bool need_buf = p.long_slices ? (p.xsn != 1 || p.ysn != 1 || !DIRECT)
                                                 : !contiguous || (p.stream && p.op == FS_SOFTMAX);
-            const int64_t buf_len = p.long_slices ? p.block : small_cvt ? res_at + batch_rows * p.n : p.n;
+            /* streaming softmax rows stage their exp values: two rows for the pipelined kernel */
+            const int64_t buf_len = p.long_slices ? p.block
+                                    : small_cvt ? res_at + batch_rows * p.n
+                                    : DIRECT && p.stream && p.op == FS_SOFTMAX ? 2 * p.k->rows_stage(p.n) : p.n;
             if (need_buf) buf = (T *)alloc_lines(sizeof(T) * buf_len);
             if (need_wbuf) wbuf = (uint8_t *)malloc(wbuf_len);
             if (p.long_slices) st = (typename P::Stat *)malloc(sizeof(*st) * nb);
@@ -507,7 +510,7 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
                             p.k->small_rows(p.op, x + lo * xs, xs, y + lo * ys, ys, p.n, hi - lo);
                         }
                         hi = lo;
-                    } else if (contiguous && !small && !p.long_slices && !p.masked && !p.stream) {
+                    } else if (contiguous && !small && !p.long_slices && !p.masked) {
                         /* runs of evenly spaced rows (along the last outer dim) go to the
                          * pipelined kernel; rows of any other layout take the loop below */
                         const int d = o.nd - 1;
@@ -515,7 +518,7 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
                             const int64_t left = d >= 0 ? o.shape[d] - it.idx[d] : hi - lo;
                             const int64_t cnt = hi - lo < left ? hi - lo : left;
                             p.k->rows(p.op, x + it.xoff, d >= 0 ? o.xs[d] : 0, y + it.yoff, d >= 0 ? o.ys[d] : 0,
-                                      p.n, cnt);
+                                      p.n, cnt, p.stream, buf);
                             for (int64_t j = 0; j < cnt; ++j) it.next();
                             lo += cnt;
                         }

@@ -450,41 +450,67 @@ template <class K> struct Kernels {
      * sweep is the single-row kernels' own, step for step: the same bits.
      * y holds rows at pitch py (softmax, log_softmax) or one value per row at
      * y + r * py (logsumexp). Rows may be y's own (in place), not partly. */
-    static void rows(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t nrows) {
+    static void rows(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t nrows, int nt, T *stage) {
         if (op == 0)
-            rows_t<0>(x, px, y, py, n, nrows);
+            nt ? rows_t<0, true>(x, px, y, py, n, nrows, stage) : rows_t<0, false>(x, px, y, py, n, nrows, stage);
         else if (op == 1)
-            rows_t<1>(x, px, y, py, n, nrows);
+            nt ? rows_t<1, true>(x, px, y, py, n, nrows, stage) : rows_t<1, false>(x, px, y, py, n, nrows, stage);
         else
-            rows_t<2>(x, px, y, py, n, nrows);
+            rows_t<2, false>(x, px, y, py, n, nrows, stage);
     }
-    template <int OP> static void rows_t(const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t nrows) {
+    /* Rows of the softmax exp values with non-temporal output: two rows of stage
+     * in turn (the one being summed, the one being scaled), each on whole lines. */
+    static int64_t stage_pitch(int64_t n) { return (n + 64 / (int64_t)sizeof(T) - 1) / (64 / (int64_t)sizeof(T)) * (64 / (int64_t)sizeof(T)); }
+
+    template <int OP, bool NT>
+    static void rows_t(const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t nrows, T *stage) {
         constexpr int64_t S = 8 * W;  /* the step all three sweeps take together */
         const int64_t steady_end = n - n % S;
         const int64_t last = OP == 2 ? nrows : nrows + 1;  /* the last k: the writing sweep of the last row */
+        const int64_t sp = stage_pitch(n);
         T m1 = 0, m2 = 0, c2 = 0;  /* the max of rows k - 1 and k - 2; row k - 2's 1/sum or log offset */
         for (int64_t k = 0; k <= last; ++k) {
             const bool a = k < nrows, b = k >= 1 && k <= nrows, c = OP != 2 && k >= 2;
             const T *xa = x + (a ? k : 0) * px, *xb = x + (b ? k - 1 : 0) * px, *xc = x + (c ? k - 2 : 0) * px;
             T *yb = y + (b ? k - 1 : 0) * py, *yc = y + (c ? k - 2 : 0) * py;
+            /* softmax's exp values: in y itself, or (NT) in stage, to be written once */
+            T *eb = NT ? stage + ((k - 1) & 1) * sp : yb;
+            const T *ec = NT ? stage + ((k - 2) & 1) * sp : yc;
+            /* the writing sweep starts at row k - 2's first whole line of y, so that
+             * its stores (all of them in the steady state) are aligned */
+            int64_t h = (int64_t)((64 - (uintptr_t)yc % 64) % 64 / sizeof(T));
+            if (h > n) h = n;
+            auto write = [&](int64_t i, int64_t len) {  /* y[i, i + len) of row k - 2 */
+                if constexpr (OP == 0) scale_store<NT>(ec + i, nullptr, len, c2, yc + i);
+                if constexpr (OP == 1) shift_store<NT>(xc + i, nullptr, len, m2, c2, yc + i);
+            };
             MaxSweep<false> sa;
             ExpStoreSweep<false> sb(m1);
             SumExclSweep<true, false> sx(m1);
-            int64_t j = 0;
+            int64_t j = 0, cw = 0;  /* cw: row k - 2 is written up to here */
             if (a && b && (c || OP == 2)) {
                 const V vm2 = K::set1(m2), vc2 = K::set1(c2);
+                /* NT (outputs far larger than the caches, so x comes from memory too):
+                 * row k + 1 is fetched a row ahead of the max sweep, as the single-row
+                 * kernels fetch the next row during the exp sweep */
+                const T *next = NT && k + 1 < nrows ? x + (k + 1) * px : nullptr;
+                if (c && h) write(0, h);
+                cw = h;
                 for (; j < steady_end; j += S) {
                     sa.four(xa, nullptr, j);
                     sa.four(xa, nullptr, j + 4 * W);
-                    if constexpr (OP == 0) {
-                        sb.eight(xb, nullptr, j, yb, nullptr);
-                        for (int64_t h = j; h < j + S; h += W) K::store(yc + h, K::mul(K::load(yc + h), vc2));
-                    } else {
-                        sx.four(xb, nullptr, j, nullptr);
-                        sx.four(xb, nullptr, j + 4 * W, nullptr);
-                        if constexpr (OP == 1)
-                            for (int64_t h = j; h < j + S; h += W)
-                                K::store(yc + h, K::sub(K::sub(K::load(xc + h), vm2), vc2));
+                    if constexpr (OP == 0)
+                        sb.eight(xb, nullptr, j, eb, next);
+                    else {
+                        sx.four(xb, nullptr, j, next);
+                        sx.four(xb, nullptr, j + 4 * W, next);
+                    }
+                    if (OP != 2 && cw + S <= n) {
+                        for (int64_t i = cw; i < cw + S; i += W) {
+                            const V v = OP == 0 ? K::mul(K::load(ec + i), vc2) : K::sub(K::sub(K::load(xc + i), vm2), vc2);
+                            if (NT) K::store_stream(yc + i, v); else K::store(yc + i, v);
+                        }
+                        cw += S;
                     }
                 }
             }
@@ -493,7 +519,7 @@ template <class K> struct Kernels {
             T c1 = 0;
             if (b) {
                 if constexpr (OP == 0) {
-                    c1 = (T)(1.0 / sb.finish(xb, nullptr, j, n, yb, nullptr));
+                    c1 = (T)(1.0 / sb.finish(xb, nullptr, j, n, eb, nullptr));
                 } else {
                     double count;
                     const double rest = sx.finish(xb, nullptr, j, n, nullptr, &count);
@@ -503,10 +529,7 @@ template <class K> struct Kernels {
                         *yb = (T)((double)m1 + fs_log_sum(rest, count));
                 }
             }
-            if (c) {
-                if constexpr (OP == 0) scale_store<false>(yc + j, nullptr, n - j, c2, yc + j);
-                if constexpr (OP == 1) shift_store<false>(xc + j, nullptr, n - j, m2, c2, yc + j);
-            }
+            if (c) write(cw, n - cw);  /* NT: ends with the fence for all of the row's streaming stores */
             m2 = m1;
             m1 = m0;
             c2 = c1;
@@ -818,7 +841,7 @@ template <class K> struct Kernels {
                 {scale_store_u<false>, scale_store_u<true>},
                 {rexp_scale_store_u<false>, rexp_scale_store_u<true>},
                 {shift_store_u<false>, shift_store_u<true>},
-                SMALL_MAX, small_rows, rows,
+                SMALL_MAX, small_rows, rows, stage_pitch,
                 col_max, col_rexp_store, col_rexp_sum, col_scale_u,
                 {col_rexp_scale_store_u<false>, col_rexp_scale_store_u<true>},
                 {col_shift_store_u<false>, col_shift_store_u<true>},

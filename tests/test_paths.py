@@ -62,3 +62,27 @@ def test_pipelined_rows_in_place(isa, op, rng):
     expected = call(op, x)
     call(op, x, out=x)
     assert same_bits(x, expected)
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_pipelined_rows_into_any_alignment(isa, op, rng):
+    """The writing sweep starts at each row's first whole cache line of y: any offset of out."""
+    x = (rng.standard_normal((6, 515)) * 4).astype(np.float32)
+    expected = call(op, x, where=np.True_)
+    for offset in range(17):
+        buf = np.zeros(x.size + 64, np.float32)
+        out = buf[offset : offset + x.size].reshape(x.shape)
+        call(op, x, out=out)
+        assert same_bits(out, expected), offset
+        assert not buf[:offset].any() and not buf[offset + x.size :].any(), offset  # nothing outside out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_pipelined_rows_with_streaming_stores(isa, op, rng, threads):
+    """Outputs of 32 MiB and more: non-temporal stores (softmax through two staged rows)."""
+    x = (rng.standard_normal((1031, 8200)) * 4).astype(np.float32)  # 33.8 MB, rows not whole lines
+    got = threads(lambda: call(op, x))
+    assert same_bits(got, call(op, x, where=np.True_))
+    assert same_bits(got[:5], call(op, x[:5]))  # short: plain stores
+    check(op, got[:50], x[:50])
