@@ -20,17 +20,18 @@
  * log_softmax's y is checked (every y <= 0, NaN allowed) in a pass of its
  * own before anything is written: a y above 0 is not a log_softmax output.
  *
- * where= (the forward's mask) takes run_masked: the row plan with masked
- * kernels, strided slices gathered. The sums run over the elements that take
- * part only, dx is 0 at the others and in slices where none does, and only the
- * y that take part are checked. A mask constant along the axis is settled per
- * slice; one strided along it is gathered into a per-thread byte buffer.
+ * where= (the forward's mask) takes the row plan with masked kernels, strided
+ * slices gathered. The sums run over the elements that take part only, dx is
+ * 0 at the others and in slices where none does, and only the y that take part
+ * are checked. A mask constant along the axis is settled per slice; one
+ * strided along it is gathered into a per-thread byte buffer.
  */
 #include <math.h>
 #include <stdlib.h>
 
 #include "fastsoftmax.h"
 #include "dispatch.h"
+#include "dims.hpp"
 #include "threads.hpp"
 
 namespace {
@@ -51,30 +52,21 @@ const int64_t COL_SHORT_BYTES = 512 * 1024;
  * narrow columns (fewer tiles than threads) can then be split by blocks. */
 const int64_t COL_SUM_ROWS = 4096;
 
-struct Dims {  /* the non-reduced dimensions, strides in elements of y, g, dx */
+struct Dims {  /* the non-reduced dimensions: strides in elements of y, g, dx; in bytes of the mask */
     int nd;
-    int64_t shape[FS_MAX_DIMS], ys[FS_MAX_DIMS], gs[FS_MAX_DIMS], ds[FS_MAX_DIMS];
+    int64_t shape[FS_MAX_DIMS], ys[FS_MAX_DIMS], gs[FS_MAX_DIMS], ds[FS_MAX_DIMS], ws[FS_MAX_DIMS];
     int64_t count;
-    /* element offsets of index r (row-major over shape) in y, g and dx */
-    void offsets(int64_t r, int64_t *oy, int64_t *og, int64_t *od) const {
-        *oy = *og = *od = 0;
+    /* offsets of index r (row-major over shape) in y, g, dx and the mask */
+    void offsets(int64_t r, int64_t *oy, int64_t *og, int64_t *od, int64_t *ow) const {
+        *oy = *og = *od = *ow = 0;
         for (int d = nd - 1; d >= 0; --d) {
             const int64_t i = r % shape[d];
             r /= shape[d];
             *oy += i * ys[d];
             *og += i * gs[d];
             *od += i * ds[d];
+            *ow += i * ws[d];
         }
-    }
-    void drop(int d) {
-        count /= shape[d];
-        for (int e = d; e + 1 < nd; ++e) {
-            shape[e] = shape[e + 1];
-            ys[e] = ys[e + 1];
-            gs[e] = gs[e + 1];
-            ds[e] = ds[e + 1];
-        }
-        nd--;
     }
 };
 
@@ -115,7 +107,9 @@ template <class T> struct Problem {
     const KernelTable<T> *k;
     const T *y, *g;
     T *dx;
-    int64_t n, sy, sg, sd;  /* axis length and strides */
+    const uint8_t *w;       /* the where= mask, or null */
+    int64_t n, sy, sg, sd;  /* axis length and strides (elements) */
+    int64_t sw;             /* the mask's stride along the axis (bytes) */
     bool nt;                /* non-temporal stores (output far larger than the caches) */
 };
 
@@ -258,182 +252,6 @@ template <class T> int run_columns(const Problem<T> &p, const Dims &o, int64_t n
     return error ? -1 : 0;
 }
 
-/* Row and gather plans: one slice after another. */
-template <class T> int run_rows(const Problem<T> &p, const Dims &s, int nthreads) {
-    const int64_t n = p.n, sy = p.sy, sg = p.sg, sd = p.sd;
-    const KernelTable<T> *k = p.k;
-    const bool contiguous = sy == 1 && sg == 1 && sd == 1;
-    const int t = thread_count(nthreads, s.count * n, s.count);
-    int error = 0;
-
-    if (p.op == FS_LOG_SOFTMAX) {  /* check y <= 0 first: nothing is written for a bad y */
-        int bad = 0;
-        parallel(t, [&]() {
-            int64_t lo, hi, oy, og, od;
-            thread_range(s.count, &lo, &hi);
-            T *buf = sy == 1 ? nullptr : (T *)malloc(sizeof(T) * n);
-            if (sy != 1 && !buf) {
-                __atomic_store_n(&error, 1, __ATOMIC_RELAXED);
-                return;
-            }
-            for (int64_t r = lo; r < hi && !__atomic_load_n(&bad, __ATOMIC_RELAXED); ++r) {
-                s.offsets(r, &oy, &og, &od);
-                const T *yr = p.y + oy;
-                if (buf) {
-                    for (int64_t i = 0; i < n; ++i) buf[i] = yr[i * sy];
-                    yr = buf;
-                }
-                if (k->col_pos_max(yr, 1, 0, n) > T(0)) __atomic_store_n(&bad, 1, __ATOMIC_RELAXED);
-            }
-            free(buf);
-        });
-        if (error) return -1;
-        if (bad) return FS_BAD_LOG_SOFTMAX_INPUT;
-    }
-
-    parallel(t, [&]() {
-        int64_t lo, hi, oy, og, od;
-        thread_range(s.count, &lo, &hi);
-        T *buf = contiguous ? nullptr : (T *)malloc(sizeof(T) * 3 * n);
-        if (!contiguous && !buf) {
-            __atomic_store_n(&error, 1, __ATOMIC_RELAXED);
-            return;
-        }
-        for (int64_t r = lo; r < hi; ++r) {
-            s.offsets(r, &oy, &og, &od);
-            const T *yr = p.y + oy, *gr = p.g + og;
-            T *dr = p.dx + od;
-            if (!contiguous) {  /* gather: y, g into buffers; dx computed in the third */
-                T *by = buf, *bg = buf + n;
-                for (int64_t i = 0; i < n; ++i) {
-                    by[i] = yr[i * sy];
-                    bg[i] = gr[i * sg];
-                }
-                yr = by;
-                gr = bg;
-                dr = buf + 2 * n;
-            }
-            const bool nt = p.nt && contiguous;
-            if (p.op == FS_SOFTMAX)
-                k->softmax_grad[nt](yr, gr, n, (T)k->dot(gr, yr, n), dr);
-            else
-                k->log_softmax_grad[nt](yr, gr, n, (T)k->dot(gr, nullptr, n), dr);
-            if (!contiguous)
-                for (int64_t i = 0; i < n; ++i) (p.dx + od)[i * sd] = dr[i];
-        }
-        free(buf);
-    });
-    return error ? -1 : 0;
-}
-
-template <class T>
-int run(int op, const KernelTable<T> *k, const char *yb, const char *gb, char *db, int ndim, const int64_t *shape,
-        const int64_t *yst, const int64_t *gst, const int64_t *dst, int axis, int nthreads) {
-    const int64_t isz = (int64_t)sizeof(T);
-    Problem<T> p;
-    p.op = op;
-    p.k = k;
-    p.y = (const T *)yb;
-    p.g = (const T *)gb;
-    p.dx = (T *)db;
-    p.n = shape[axis];
-    p.sy = yst[axis] / isz;
-    p.sg = gst[axis] / isz;
-    p.sd = dst[axis] / isz;
-
-    /* Outer dims: drop length-1 ones; flip those that run backwards in all three. */
-    Dims s;
-    s.nd = 0;
-    s.count = 1;
-    for (int d = 0; d < ndim; ++d) {
-        if (d == axis) continue;
-        if (shape[d] == 0) return 0;
-        if (shape[d] == 1) continue;
-        int64_t ys = yst[d] / isz, gs = gst[d] / isz, ds = dst[d] / isz;
-        if (ys < 0 && gs < 0 && ds < 0) {
-            p.y += (shape[d] - 1) * ys;
-            p.g += (shape[d] - 1) * gs;
-            p.dx += (shape[d] - 1) * ds;
-            ys = -ys;
-            gs = -gs;
-            ds = -ds;
-        }
-        s.shape[s.nd] = shape[d];
-        s.ys[s.nd] = ys;
-        s.gs[s.nd] = gs;
-        s.ds[s.nd] = ds;
-        s.count *= shape[d];
-        s.nd++;
-    }
-    if (p.n == 0) return 0;
-    if (p.sy < 0 && p.sg < 0 && p.sd < 0) {  /* reverse the axis too: same slice, other order */
-        p.y += (p.n - 1) * p.sy;
-        p.g += (p.n - 1) * p.sg;
-        p.dx += (p.n - 1) * p.sd;
-        p.sy = -p.sy;
-        p.sg = -p.sg;
-        p.sd = -p.sd;
-    }
-    p.nt = s.count * p.n * isz >= STREAM_BYTES;
-
-    /* Column plan: the axis is strided somewhere and an outer dim has unit
-     * stride in y, g and dx alike (the last such dim: usually the innermost). */
-    if (!(p.sy == 1 && p.sg == 1 && p.sd == 1)) {
-        for (int d = s.nd - 1; d >= 0; --d) {
-            if (s.ys[d] == 1 && s.gs[d] == 1 && s.ds[d] == 1) {
-                const int64_t ni = s.shape[d];
-                s.drop(d);
-                /* the rest in memory order of y (largest stride first), merged where all three step evenly */
-                for (int i = 1; i < s.nd; ++i)
-                    for (int j = i; j > 0 && llabs(s.ys[j]) > llabs(s.ys[j - 1]); --j) {
-                        int64_t v;
-                        v = s.shape[j]; s.shape[j] = s.shape[j - 1]; s.shape[j - 1] = v;
-                        v = s.ys[j]; s.ys[j] = s.ys[j - 1]; s.ys[j - 1] = v;
-                        v = s.gs[j]; s.gs[j] = s.gs[j - 1]; s.gs[j - 1] = v;
-                        v = s.ds[j]; s.ds[j] = s.ds[j - 1]; s.ds[j - 1] = v;
-                    }
-                int nd = 0;
-                for (int e = 0; e < s.nd; ++e) {
-                    if (nd > 0 && s.ys[nd - 1] == s.ys[e] * s.shape[e] && s.gs[nd - 1] == s.gs[e] * s.shape[e] &&
-                        s.ds[nd - 1] == s.ds[e] * s.shape[e]) {
-                        s.shape[nd - 1] *= s.shape[e];
-                        s.ys[nd - 1] = s.ys[e];
-                        s.gs[nd - 1] = s.gs[e];
-                        s.ds[nd - 1] = s.ds[e];
-                    } else {
-                        s.shape[nd] = s.shape[e];
-                        s.ys[nd] = s.ys[e];
-                        s.gs[nd] = s.gs[e];
-                        s.ds[nd] = s.ds[e];
-                        nd++;
-                    }
-                }
-                s.nd = nd;
-                return run_columns(p, s, ni, nthreads);
-            }
-        }
-    }
-    return run_rows(p, s, nthreads);
-}
-
-template <class T> struct MaskedSlices {
-    int nd;
-    int64_t shape[FS_MAX_DIMS], ys[FS_MAX_DIMS], gs[FS_MAX_DIMS], ds[FS_MAX_DIMS], ws[FS_MAX_DIMS];
-    int64_t count;
-    /* element offsets of slice r in y, g and dx, and its byte offset in the mask */
-    void offsets(int64_t r, int64_t *oy, int64_t *og, int64_t *od, int64_t *ow) const {
-        *oy = *og = *od = *ow = 0;
-        for (int d = nd - 1; d >= 0; --d) {
-            const int64_t i = r % shape[d];
-            r /= shape[d];
-            *oy += i * ys[d];
-            *og += i * gs[d];
-            *od += i * ds[d];
-            *ow += i * ws[d];
-        }
-    }
-};
-
 /* The mask of a slice as the kernels take it (see driver.cpp's slice_mask):
  * null if every element takes part, or contiguous (gathered into wbuf when
  * strided); returns false when no element takes part. */
@@ -451,39 +269,16 @@ inline bool slice_mask(const uint8_t *&w, int64_t sw, int64_t n, uint8_t *wbuf) 
     return true;
 }
 
-/* where= (any layout): the row plan with masked kernels, strided slices gathered. */
-template <class T>
-int run_masked(int op, const KernelTable<T> *k, const char *yb, const char *gb, char *db, const uint8_t *w, int ndim,
-        const int64_t *shape, const int64_t *yst, const int64_t *gst, const int64_t *dst, const int64_t *wst, int axis,
-        int nthreads) {
-    const int64_t isz = (int64_t)sizeof(T);
-    const int64_t n = shape[axis], sy = yst[axis] / isz, sg = gst[axis] / isz, sd = dst[axis] / isz;
-    const int64_t sw = w ? wst[axis] : 0;
-    const bool need_wbuf = w && sw != 0 && sw != 1;
-    MaskedSlices<T> s;
-    s.nd = 0;
-    s.count = 1;
-    for (int d = 0; d < ndim; ++d) {
-        if (d == axis) continue;
-        if (shape[d] == 0) return 0;
-        if (shape[d] == 1) continue;
-        s.shape[s.nd] = shape[d];
-        s.ys[s.nd] = yst[d] / isz;
-        s.gs[s.nd] = gst[d] / isz;
-        s.ds[s.nd] = dst[d] / isz;
-        s.ws[s.nd] = w ? wst[d] : 0;
-        s.count *= shape[d];
-        s.nd++;
-    }
-    if (n == 0) return 0;
-    const T *y = (const T *)yb, *g = (const T *)gb;
-    T *dx = (T *)db;
+/* Row and gather plans: one slice after another, with the mask if there is one. */
+template <class T> int run_rows(const Problem<T> &p, const Dims &s, int nthreads) {
+    const int64_t n = p.n, sy = p.sy, sg = p.sg, sd = p.sd, sw = p.sw;
+    const KernelTable<T> *k = p.k;
     const bool contiguous = sy == 1 && sg == 1 && sd == 1;
-    const bool nt = s.count * n * isz >= 32 * 1024 * 1024;
+    const bool need_wbuf = p.w && sw != 0 && sw != 1;
     const int t = thread_count(nthreads, s.count * n, s.count);
     int error = 0;
 
-    if (op == FS_LOG_SOFTMAX) {  /* check y <= 0 first: nothing is written for a bad y */
+    if (p.op == FS_LOG_SOFTMAX) {  /* check y <= 0 first: nothing is written for a bad y */
         int bad = 0;
         parallel(t, [&]() {
             int64_t lo, hi, oy, og, od, ow;
@@ -498,16 +293,18 @@ int run_masked(int op, const KernelTable<T> *k, const char *yb, const char *gb, 
             }
             for (int64_t r = lo; r < hi && !__atomic_load_n(&bad, __ATOMIC_RELAXED); ++r) {
                 s.offsets(r, &oy, &og, &od, &ow);
-                const uint8_t *wr = w ? w + ow : nullptr;
+                const uint8_t *wr = p.w ? p.w + ow : nullptr;
                 if (!slice_mask(wr, sw, n, wbuf)) continue;  /* nothing taking part: nothing to check */
-                const T *yr = y + oy;
+                const T *yr = p.y + oy;
                 if (buf) {
                     for (int64_t i = 0; i < n; ++i) buf[i] = yr[i * sy];
                     yr = buf;
                 }
-                /* element by element: a running max would let a NaN hide a positive y */
                 bool pos = false;
-                for (int64_t i = 0; i < n; ++i) pos |= (!wr || wr[i]) && yr[i] > T(0);
+                if (wr)  /* element by element: only the y that take part count */
+                    for (int64_t i = 0; i < n; ++i) pos |= wr[i] && yr[i] > T(0);
+                else
+                    pos = k->col_pos_max(yr, 1, 0, n) > T(0);
                 if (pos) __atomic_store_n(&bad, 1, __ATOMIC_RELAXED);
             }
             free(buf);
@@ -528,15 +325,16 @@ int run_masked(int op, const KernelTable<T> *k, const char *yb, const char *gb, 
             free(wbuf);
             return;
         }
+        const bool nt = p.nt && contiguous;
         for (int64_t r = lo; r < hi; ++r) {
             s.offsets(r, &oy, &og, &od, &ow);
-            const uint8_t *wr = w ? w + ow : nullptr;
+            const uint8_t *wr = p.w ? p.w + ow : nullptr;
             if (!slice_mask(wr, sw, n, wbuf)) {  /* nothing taking part: a zero gradient */
-                for (int64_t i = 0; i < n; ++i) dx[od + i * sd] = T(0);
+                for (int64_t i = 0; i < n; ++i) p.dx[od + i * sd] = T(0);
                 continue;
             }
-            const T *yr = y + oy, *gr = g + og;
-            T *dr = dx + od;
+            const T *yr = p.y + oy, *gr = p.g + og;
+            T *dr = p.dx + od;
             if (!contiguous) {  /* gather: y, g into buffers; dx computed in the third */
                 T *by = buf, *bg = buf + n;
                 for (int64_t i = 0; i < n; ++i) {
@@ -548,22 +346,99 @@ int run_masked(int op, const KernelTable<T> *k, const char *yb, const char *gb, 
                 dr = buf + 2 * n;
             }
             if (wr) {
-                if (op == FS_SOFTMAX)
-                    k->softmax_grad_w[nt && contiguous](yr, gr, wr, n, (T)k->dot_w(gr, yr, wr, n), dr);
+                if (p.op == FS_SOFTMAX)
+                    k->softmax_grad_w[nt](yr, gr, wr, n, (T)k->dot_w(gr, yr, wr, n), dr);
                 else
-                    k->log_softmax_grad_w[nt && contiguous](yr, gr, wr, n, (T)k->dot_w(gr, nullptr, wr, n), dr);
-            } else if (op == FS_SOFTMAX) {
-                k->softmax_grad[nt && contiguous](yr, gr, n, (T)k->dot(gr, yr, n), dr);
+                    k->log_softmax_grad_w[nt](yr, gr, wr, n, (T)k->dot_w(gr, nullptr, wr, n), dr);
+            } else if (p.op == FS_SOFTMAX) {
+                k->softmax_grad[nt](yr, gr, n, (T)k->dot(gr, yr, n), dr);
             } else {
-                k->log_softmax_grad[nt && contiguous](yr, gr, n, (T)k->dot(gr, nullptr, n), dr);
+                k->log_softmax_grad[nt](yr, gr, n, (T)k->dot(gr, nullptr, n), dr);
             }
             if (!contiguous)
-                for (int64_t i = 0; i < n; ++i) (dx + od)[i * sd] = dr[i];
+                for (int64_t i = 0; i < n; ++i) (p.dx + od)[i * sd] = dr[i];
         }
         free(buf);
         free(wbuf);
     });
     return error ? -1 : 0;
+}
+
+/* w (the mask, or null) and wst: its byte strides. */
+template <class T>
+int run(int op, const KernelTable<T> *k, const char *yb, const char *gb, char *db, const uint8_t *w, int ndim,
+        const int64_t *shape, const int64_t *yst, const int64_t *gst, const int64_t *dst, const int64_t *wst, int axis,
+        int nthreads) {
+    const int64_t isz = (int64_t)sizeof(T);
+    Problem<T> p;
+    p.op = op;
+    p.k = k;
+    p.y = (const T *)yb;
+    p.g = (const T *)gb;
+    p.dx = (T *)db;
+    p.w = w;
+    p.sw = w ? wst[axis] : 0;
+    p.n = shape[axis];
+    p.sy = yst[axis] / isz;
+    p.sg = gst[axis] / isz;
+    p.sd = dst[axis] / isz;
+
+    /* Outer dims: drop length-1 ones; flip those that run backwards in all three. */
+    Dims s;
+    s.nd = 0;
+    s.count = 1;
+    for (int d = 0; d < ndim; ++d) {
+        if (d == axis) continue;
+        if (shape[d] == 0) return 0;
+        if (shape[d] == 1) continue;
+        int64_t ys = yst[d] / isz, gs = gst[d] / isz, ds = dst[d] / isz, ws = w ? wst[d] : 0;
+        if (ys < 0 && gs < 0 && ds < 0) {  /* the mask flips along: any index order is valid */
+            p.y += (shape[d] - 1) * ys;
+            p.g += (shape[d] - 1) * gs;
+            p.dx += (shape[d] - 1) * ds;
+            p.w += (shape[d] - 1) * ws;
+            ys = -ys;
+            gs = -gs;
+            ds = -ds;
+            ws = -ws;
+        }
+        s.shape[s.nd] = shape[d];
+        s.ys[s.nd] = ys;
+        s.gs[s.nd] = gs;
+        s.ds[s.nd] = ds;
+        s.ws[s.nd] = ws;
+        s.count *= shape[d];
+        s.nd++;
+    }
+    if (p.n == 0) return 0;
+    if (p.sy < 0 && p.sg < 0 && p.sd < 0) {  /* reverse the axis too: same slice, other order */
+        p.y += (p.n - 1) * p.sy;
+        p.g += (p.n - 1) * p.sg;
+        p.dx += (p.n - 1) * p.sd;
+        p.w += (p.n - 1) * p.sw;
+        p.sy = -p.sy;
+        p.sg = -p.sg;
+        p.sd = -p.sd;
+        p.sw = -p.sw;
+    }
+    p.nt = s.count * p.n * isz >= STREAM_BYTES;
+
+    /* Column plan (unmasked): the axis is strided somewhere and an outer dim has
+     * unit stride in y, g and dx alike (the last such dim: usually the innermost). */
+    if (!w && !(p.sy == 1 && p.sg == 1 && p.sd == 1)) {
+        for (int d = s.nd - 1; d >= 0; --d) {
+            if (s.ys[d] == 1 && s.gs[d] == 1 && s.ds[d] == 1) {
+                const int64_t ni = s.shape[d];
+                /* the rest in memory order of y, merged where all three step evenly */
+                int64_t *const st[3] = {s.ys, s.gs, s.ds};
+                drop_dim(s.nd--, s.shape, st, 3, d);
+                s.count /= ni;
+                s.nd = sort_merge_dims(s.nd, s.shape, st, 3);
+                return run_columns(p, s, ni, nthreads);
+            }
+        }
+    }
+    return run_rows(p, s, nthreads);
 }
 
 }  // namespace
@@ -572,14 +447,9 @@ extern "C" int fs_run_backward(int op, int dtype, const char *y, const char *g, 
                                int ndim, const int64_t *shape, const int64_t *y_strides, const int64_t *g_strides,
                                const int64_t *dx_strides, const int64_t *where_strides, int axis, int num_threads) {
     const Tier *tier = fs_current_tier();
-    if (where) {
-        if (dtype == FS_FLOAT32)
-            return run_masked<float>(op, &tier->f32, y, g, dx, where, ndim, shape, y_strides, g_strides, dx_strides,
-                                     where_strides, axis, num_threads);
-        return run_masked<double>(op, &tier->f64, y, g, dx, where, ndim, shape, y_strides, g_strides, dx_strides,
-                                  where_strides, axis, num_threads);
-    }
     if (dtype == FS_FLOAT32)
-        return run<float>(op, &tier->f32, y, g, dx, ndim, shape, y_strides, g_strides, dx_strides, axis, num_threads);
-    return run<double>(op, &tier->f64, y, g, dx, ndim, shape, y_strides, g_strides, dx_strides, axis, num_threads);
+        return run<float>(op, &tier->f32, y, g, dx, where, ndim, shape, y_strides, g_strides, dx_strides, where_strides,
+                          axis, num_threads);
+    return run<double>(op, &tier->f64, y, g, dx, where, ndim, shape, y_strides, g_strides, dx_strides, where_strides,
+                       axis, num_threads);
 }

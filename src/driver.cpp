@@ -37,6 +37,7 @@
 
 #include "fastsoftmax.h"
 #include "dispatch.h"
+#include "dims.hpp"
 #include "half.hpp"
 #include "threads.hpp"
 
@@ -993,33 +994,9 @@ int run(int op, const KernelTable<T> *k, const HalfConvert *hc, const char *xb, 
             p.ysn = -p.ysn;
         }
     }
-    /* Order outer dims by x stride, largest first, then merge neighbours that
-     * step evenly, so rows are visited in memory order with few dimensions. */
-    for (int i = 1; i < o.nd; ++i)
-        for (int j = i; j > 0 && llabs(o.xs[j]) > llabs(o.xs[j - 1]); --j) {
-            int64_t t;
-            t = o.shape[j]; o.shape[j] = o.shape[j - 1]; o.shape[j - 1] = t;
-            t = o.xs[j]; o.xs[j] = o.xs[j - 1]; o.xs[j - 1] = t;
-            t = o.ys[j]; o.ys[j] = o.ys[j - 1]; o.ys[j - 1] = t;
-            t = o.ws[j]; o.ws[j] = o.ws[j - 1]; o.ws[j - 1] = t;
-        }
-    int nd = 0;
-    for (int d = 0; d < o.nd; ++d) {
-        if (nd > 0 && o.xs[nd - 1] == o.xs[d] * o.shape[d] && o.ys[nd - 1] == o.ys[d] * o.shape[d] &&
-            o.ws[nd - 1] == o.ws[d] * o.shape[d]) {
-            o.shape[nd - 1] *= o.shape[d];
-            o.xs[nd - 1] = o.xs[d];
-            o.ys[nd - 1] = o.ys[d];
-            o.ws[nd - 1] = o.ws[d];
-        } else {
-            o.shape[nd] = o.shape[d];
-            o.xs[nd] = o.xs[d];
-            o.ys[nd] = o.ys[d];
-            o.ws[nd] = o.ws[d];
-            nd++;
-        }
-    }
-    o.nd = nd;
+    /* rows in x's memory order, with few dimensions */
+    int64_t *const ost[3] = {o.xs, o.ys, o.ws};
+    o.nd = sort_merge_dims(o.nd, o.shape, ost, 3);
 
     p.block = BLOCK_BYTES / isz;
     p.long_slices = p.n * isz > LONG_BYTES;
@@ -1031,13 +1008,7 @@ int run(int op, const KernelTable<T> *k, const HalfConvert *hc, const char *xb, 
         for (int d = o.nd - 1; d >= 0; --d) {
             if (o.xs[d] == 1 && (lse || o.ys[d] == 1)) {
                 const int64_t ni = o.shape[d], ys_inner = o.ys[d], wsi = o.ws[d];
-                for (int e = d; e + 1 < o.nd; ++e) {
-                    o.shape[e] = o.shape[e + 1];
-                    o.xs[e] = o.xs[e + 1];
-                    o.ys[e] = o.ys[e + 1];
-                    o.ws[e] = o.ws[e + 1];
-                }
-                o.nd--;
+                drop_dim(o.nd--, o.shape, ost, 3, d);
                 o.count /= ni;
                 return run_columns(p, x, w, y, o, ni, ys_inner, wsi, nthreads);
             }
