@@ -93,7 +93,7 @@ template <class K> struct Kernels {
     /* y[i] = f(i) over n elements. NT: non-temporal stores for outputs far larger
      * than the cache (no read-for-ownership, no eviction of the input); they need
      * aligned addresses, so the head up to the first aligned vector is masked. */
-    template <bool NT, class F> static inline void map_store(T *y, int64_t n, F f) {
+    template <bool NT, class F, bool FENCE = true> static inline void map_store(T *y, int64_t n, F f) {
         int64_t i = 0;
         if (NT) {
             const uintptr_t vb = W * sizeof(T), mis = (uintptr_t)y % vb;
@@ -109,7 +109,7 @@ template <class K> struct Kernels {
         }
         for (; i + W <= n; i += W) K::store(y + i, f(i, (int64_t)W));
         if (i < n) K::store_part(y + i, f(i, n - i), n - i);
-        if (NT) K::stream_fence();
+        if (NT && FENCE) K::stream_fence();
     }
 
     static T max(const T *x, int64_t n) { return max_t<false>(x, nullptr, n); }
@@ -410,9 +410,12 @@ template <class K> struct Kernels {
 
     /* The writing kernels; the masked ones (MK) write 0 (softmax) or -inf
      * (log_softmax) where an element takes no part, whatever x holds there. */
-    template <bool NT, bool MK = false> static FS_BODY void scale_store(const T *e, const uint8_t *w, int64_t n, T s, T *y) {
+    /* FENCE false: the caller fences its non-temporal stores once, at its end */
+    template <bool NT, bool MK = false, bool FENCE = true>
+    static FS_BODY void scale_store(const T *e, const uint8_t *w, int64_t n, T s, T *y) {
         const V vs = K::set1(s);
-        map_store<NT>(y, n, [&](int64_t i, int64_t k) { return keep<MK>(w + i, k, K::mul(ld(e + i, k, T(0)), vs), T(0)); });
+        auto f = [&](int64_t i, int64_t k) { return keep<MK>(w + i, k, K::mul(ld(e + i, k, T(0)), vs), T(0)); };
+        map_store<NT, decltype(f), FENCE>(y, n, f);
     }
     template <bool NT> static void scale_store_u(const T *e, int64_t n, T s, T *y) {
         scale_store<NT, false>(e, nullptr, n, s, y);
@@ -430,12 +433,13 @@ template <class K> struct Kernels {
     }
 
     /* (x - m) - c: x - m is exact or rounds once, and never cancels against c. */
-    template <bool NT, bool MK = false>
+    template <bool NT, bool MK = false, bool FENCE = true>
     static FS_BODY void shift_store(const T *x, const uint8_t *w, int64_t n, T m, T c, T *y) {
         const V vm = K::set1(m), vc = K::set1(c);
-        map_store<NT>(y, n, [&](int64_t i, int64_t k) {
+        auto f = [&](int64_t i, int64_t k) {
             return keep<MK>(w + i, k, K::sub(K::sub(ld(x + i, k, T(0)), vm), vc), neg_inf());
-        });
+        };
+        map_store<NT, decltype(f), FENCE>(y, n, f);
     }
     template <bool NT> static void shift_store_u(const T *x, int64_t n, T m, T c, T *y) {
         shift_store<NT, false>(x, nullptr, n, m, c, y);
@@ -480,9 +484,9 @@ template <class K> struct Kernels {
              * its stores (all of them in the steady state) are aligned */
             int64_t h = (int64_t)((64 - (uintptr_t)yc % 64) % 64 / sizeof(T));
             if (h > n) h = n;
-            auto write = [&](int64_t i, int64_t len) {  /* y[i, i + len) of row k - 2 */
-                if constexpr (OP == 0) scale_store<NT>(ec + i, nullptr, len, c2, yc + i);
-                if constexpr (OP == 1) shift_store<NT>(xc + i, nullptr, len, m2, c2, yc + i);
+            auto write = [&](int64_t i, int64_t len) {  /* y[i, i + len) of row k - 2; fenced once, at the end */
+                if constexpr (OP == 0) scale_store<NT, false, false>(ec + i, nullptr, len, c2, yc + i);
+                if constexpr (OP == 1) shift_store<NT, false, false>(xc + i, nullptr, len, m2, c2, yc + i);
             };
             MaxSweep<false> sa;
             ExpStoreSweep<false> sb(m1);
@@ -529,11 +533,14 @@ template <class K> struct Kernels {
                         *yb = (T)((double)m1 + fs_log_sum(rest, count));
                 }
             }
-            if (c) write(cw, n - cw);  /* NT: ends with the fence for all of the row's streaming stores */
+            if (c) write(cw, n - cw);
             m2 = m1;
             m1 = m0;
             c2 = c1;
         }
+        /* one fence for all the streaming stores: one per row cost (65536, 1024) float32
+         * log_softmax 18.3 -> 17.1 ms, one Zen 5 core */
+        if (NT) K::stream_fence();
     }
 
     /* ---- many short rows (n <= 8W): each row stays in registers ---- */
