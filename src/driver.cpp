@@ -463,11 +463,14 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
     const bool need_wbuf = p.masked && p.wsn != 0 && p.wsn != 1;
     const int64_t wbuf_len = p.long_slices ? p.block : p.n;
     if (!split_slices) {
-        /* unmasked rows of exactly small_max (8 vectors) go to the pipelined
-         * kernel instead, whose steady step is 8 vectors: (1536, 128) float32
-         * softmax 45 -> 38 us, one Zen 5 core; shorter rows are faster here */
+        /* rows of exactly small_max (8 vectors) go to the pipelined kernel
+         * instead, whose steady step is 8 vectors: (1536, 128) float32 softmax
+         * 45 -> 38 us, one Zen 5 core; shorter rows are faster here. Rows with a
+         * mask along the axis stay (a mask settled per slice does not: its
+         * slices get the bits of the unmasked call). */
         const bool small = DIRECT && !p.long_slices && p.n <= p.k->small_max && p.xsn == 1 &&
-                           (p.op == FS_LOGSUMEXP || p.ysn == 1) && (p.n < p.k->small_max || p.masked);
+                           (p.op == FS_LOGSUMEXP || p.ysn == 1) &&
+                           (p.n < p.k->small_max || (p.masked && p.wsn != 0));
         /* converted short rows, unmasked: read in batches, small_rows on the buffer */
         const bool small_cvt = !DIRECT && !p.long_slices && p.n <= p.k->small_max && !p.masked;
         const int64_t batch_rows = small_cvt ? (CVT_BATCH / p.n > 0 ? CVT_BATCH / p.n : 1) : 0;

@@ -3,9 +3,10 @@
 Contiguous rows longer than small_rows takes go to the pipelined kernel
 (kernels.hpp rows(): the max of row k, the exp sweep of row k - 1 and the
 writing sweep of row k - 2 in one loop). It shares its sweeps with the
-single-row kernels, which other paths still run: a broadcast where=True mask
-(settled per slice, then the unmasked single-row kernels), rows cut into short
-runs by an outer layout that does not merge, one row on its own. These tests
+single-row kernels, which other paths still run: a where= mask that is True
+and constant along the axis (settled per slice, then the unmasked single-row
+kernels), rows cut into short runs by an outer layout that does not merge, one
+row on its own. These tests
 hold the paths to the same bits on every tier, at 1 and 2 threads, across the
 pipeline's ramp (1 to 5 rows) and lengths around its 8-vector step.
 """
@@ -13,6 +14,13 @@ import numpy as np
 import pytest
 
 from _helpers import OPS, call, check, same_bits
+
+def single_row_kernels(op, x, **kw):
+    """op on x through the single-row kernels: a mask that is True and constant
+    along the axis is settled per slice, then the unmasked kernels run on it
+    (a 0-d where=True is dropped instead, so it would take the pipeline)."""
+    return call(op, x, where=np.ones(x.shape[:-1] + (1,), bool), **kw)
+
 
 # around the pipelined step (8 vectors: 128 float32 / 64 float64 on AVX-512,
 # 64 / 32 on AVX2, 32 / 16 generic) and its tails
@@ -37,7 +45,7 @@ def test_pipelined_rows_match_single_row_kernels(isa, op, dtype, rng, threads):
             for special in (False, True):
                 x = rows(rng, count, n, dtype, special)
                 got = threads(lambda: call(op, x))
-                single = call(op, x, where=np.True_)  # per-slice mask: the single-row kernels
+                single = single_row_kernels(op, x)
                 assert same_bits(got, single), (n, count, special)
                 one_by_one = np.stack([call(op, x[i : i + 1])[0] for i in range(count)])
                 assert same_bits(got, one_by_one), (n, count, special)
@@ -68,7 +76,7 @@ def test_pipelined_rows_in_place(isa, op, rng):
 def test_pipelined_rows_into_any_alignment(isa, op, rng):
     """The writing sweep starts at each row's first whole cache line of y: any offset of out."""
     x = (rng.standard_normal((6, 515)) * 4).astype(np.float32)
-    expected = call(op, x, where=np.True_)
+    expected = single_row_kernels(op, x)
     for offset in range(17):
         buf = np.zeros(x.size + 64, np.float32)
         out = buf[offset : offset + x.size].reshape(x.shape)
@@ -83,6 +91,7 @@ def test_pipelined_rows_with_streaming_stores(isa, op, rng, threads):
     """Outputs of 32 MiB and more: non-temporal stores (softmax through two staged rows)."""
     x = (rng.standard_normal((1031, 8200)) * 4).astype(np.float32)  # 33.8 MB, rows not whole lines
     got = threads(lambda: call(op, x))
-    assert same_bits(got, call(op, x, where=np.True_))
+    assert same_bits(got, single_row_kernels(op, x))
     assert same_bits(got[:5], call(op, x[:5]))  # short: plain stores
     check(op, got[:50], x[:50])
+
