@@ -1,7 +1,11 @@
 /* driver.cpp: turns one strided reduction into a plan and runs it on threads.
  *
  * The array is seen as (outer..., n) where n is the reduced axis. Plans:
- *   row     the axis has unit stride: one slice after another, SIMD along it.
+ *   row     the axis has unit stride: one slice after another, SIMD along it;
+ *           runs of evenly spaced rows go to the pipelined kernel (rows():
+ *           the max of row k, the exp sweep of row k - 1 and the writing
+ *           sweep of row k - 2 in one loop), other rows to the single-row
+ *           kernels, which share its sweeps and so its bits.
  *   column  another dimension has unit stride: SIMD across it, in tiles of
  *           whole vectors, walking the axis by its stride (axis=0, middle
  *           axes, transposed and Fortran-ordered input; no transpose, no copy).
@@ -9,9 +13,9 @@
  *           buffer (small, in cache), computed there and copied out.
  * Slices longer than LONG_BYTES use two sweeps over fixed blocks: per block
  * (max, sum of exp), folded in block order, then one writing sweep; a single
- * long row is split across threads by those blocks. Rows of at most 8 vectors
- * are done many per kernel call, each in registers (small_rows); outputs of
- * STREAM_BYTES or more are written with non-temporal stores.
+ * long row is split across threads by those blocks. Rows shorter than 8
+ * vectors are done many per kernel call, each in registers (small_rows);
+ * outputs of STREAM_BYTES or more are written with non-temporal stores.
  *
  * Determinism: every sum is formed in an order fixed by n and the plan, never
  * by the thread count, so results are bit-identical at any thread count.
@@ -457,6 +461,7 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
     typedef Plan<T, XS, YS> P;
     constexpr bool DIRECT = P::DIRECT;
     const int64_t total = o.count * p.n;
+    const bool far = total * (int64_t)sizeof(T) >= STREAM_BYTES;  /* x comes from memory */
     const bool split_slices = p.long_slices && o.count < 2 * (int64_t)nthreads;
     int error = 0;
     /* a mask strided along the axis is gathered into wbuf: a slice, or a block of a long one */
@@ -522,7 +527,7 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
                             const int64_t left = d >= 0 ? o.shape[d] - it.idx[d] : hi - lo;
                             const int64_t cnt = hi - lo < left ? hi - lo : left;
                             p.k->rows(p.op, x + it.xoff, d >= 0 ? o.xs[d] : 0, y + it.yoff, d >= 0 ? o.ys[d] : 0,
-                                      p.n, cnt, p.stream, buf);
+                                      p.n, cnt, p.stream, far, buf);
                             for (int64_t j = 0; j < cnt; ++j) it.next();
                             lo += cnt;
                         }

@@ -37,8 +37,10 @@ template <class T> struct KernelTable {
      * its value at y[r * py]), the sweeps of three rows overlapped; the same
      * bits as max, rexp_store / rexp_sum_excl and the writing kernels. nt:
      * non-temporal stores; softmax then needs stage, 2 * rows_stage(n) elements
-     * on whole cache lines (else unused). */
-    void (*rows)(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t nrows, int nt, T *stage);
+     * on whole cache lines (else unused). far: x is far larger than the
+     * caches (each next row is prefetched). */
+    void (*rows)(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t nrows, int nt, int far,
+                 T *stage);
     int64_t (*rows_stage)(int64_t n);
 
     /* Column tiles: n rows of w contiguous columns, row r at x + r * px. */
