@@ -53,14 +53,6 @@ template <class K> struct Kernels {
         inline double value() const { return hi + lo; }
     };
 
-    static inline double hsum(V v) {
-        double d[W];
-        K::to_double(v, d);
-        double s = 0.0;
-        for (int i = 0; i < W; ++i) s += d[i];
-        return s;
-    }
-
     static inline double acc_total(const typename K::Acc &a) { return K::acc_total(a); }
 
     /* k lanes at p: a full vector when k == W (folded at compile time), else masked. */
@@ -352,16 +344,7 @@ template <class K> struct Kernels {
                 }
                 return f(yr + c, gr + c, c, k);
             };
-            int64_t c = 0;
-            if (NT) {
-                const uintptr_t vb = W * sizeof(T), mis = (uintptr_t)dr % vb;
-                int64_t h = mis ? (int64_t)((vb - mis) / sizeof(T)) : 0;
-                if (h > w) h = w;
-                if (h) K::store_part(dr, at(0, h), h);
-                for (c = h; c + W <= w; c += W) K::store_stream(dr + c, at(c, (int64_t)W));
-            }
-            for (; c + W <= w; c += W) K::store(dr + c, at(c, (int64_t)W));
-            if (c < w) K::store_part(dr + c, at(c, w - c), w - c);
+            map_store<NT, decltype(at), false>(dr, w, at);
         }
         if (NT) K::stream_fence();
     }

@@ -45,7 +45,6 @@ struct VecF32 {
     static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
     static inline V max(V a, V b) { return _mm256_max_ps(a, b); }
     static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-    static inline V zero_unordered(V a) { return _mm256_and_ps(a, _mm256_cmp_ps(a, a, _CMP_ORD_Q)); }
     static inline V zero_where_eq(V e, V x, V m) {
         return _mm256_andnot_ps(_mm256_cmp_ps(x, m, _CMP_EQ_OQ), e);
     }
@@ -164,7 +163,6 @@ struct VecF64 {
     static inline V mul(V a, V b) { return _mm256_mul_pd(a, b); }
     static inline V max(V a, V b) { return _mm256_max_pd(a, b); }
     static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-    static inline V zero_unordered(V a) { return _mm256_and_pd(a, _mm256_cmp_pd(a, a, _CMP_ORD_Q)); }
     static inline V zero_where_eq(V e, V x, V m) {
         return _mm256_andnot_pd(_mm256_cmp_pd(x, m, _CMP_EQ_OQ), e);
     }

@@ -40,7 +40,6 @@ struct VecF32 {
     static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
     static inline V max(V a, V b) { return _mm512_max_ps(a, b); }
     static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-    static inline V zero_unordered(V a) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, a, _CMP_ORD_Q), a); }
     static inline V zero_where_eq(V e, V x, V m) {
         return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, m, _CMP_EQ_OQ), _mm512_setzero_ps());
     }
@@ -129,7 +128,6 @@ struct VecF64 {
     static inline V mul(V a, V b) { return _mm512_mul_pd(a, b); }
     static inline V max(V a, V b) { return _mm512_max_pd(a, b); }
     static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-    static inline V zero_unordered(V a) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, a, _CMP_ORD_Q), a); }
     static inline V zero_where_eq(V e, V x, V m) {
         return _mm512_mask_mov_pd(e, _mm512_cmp_pd_mask(x, m, _CMP_EQ_OQ), _mm512_setzero_pd());
     }

@@ -29,7 +29,6 @@ template <class Tp, class Bits, class C> struct VecGeneric {
     static inline V mul(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] *= b.v[i]; return a; }
     static inline V max(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return a; }
     static inline V fmadd(V a, V b, V c) { for (int i = 0; i < W; ++i) a.v[i] = a.v[i] * b.v[i] + c.v[i]; return a; }
-    static inline V zero_unordered(V a) { for (int i = 0; i < W; ++i) a.v[i] = a.v[i] == a.v[i] ? a.v[i] : T(0); return a; }
     static inline V zero_where_eq(V e, V x, V m) {
         for (int i = 0; i < W; ++i) e.v[i] = x.v[i] == m.v[i] ? T(0) : e.v[i];
         return e;
