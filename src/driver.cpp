@@ -38,6 +38,7 @@
 #endif
 
 #include <type_traits>
+#include <utility>
 
 #include "fastsoftmax.h"
 #include "dispatch.h"
@@ -120,8 +121,7 @@ const int64_t BLOCK_BYTES = 16 * 1024;
 const int64_t STREAM_BYTES = 32 * 1024 * 1024;
 /* Column tiles up to this size (bytes) take three sweeps in cache. */
 const int64_t COL_SHORT_BYTES = 512 * 1024;
-/* Widest column tile, bytes per row (the per-column state then fits in L1/L2). */
-const int64_t COL_TILE_BYTES = 4 * 1024;
+const int64_t COL_TILE_BYTES = FS_COL_TILE_BYTES;
 /* Rows per block of tall column tiles: read twice (max, then sum) from cache. */
 const int64_t COL_BLOCK_ROWS = 64;
 
@@ -674,7 +674,7 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
      * (float16, bfloat16) are read into a T buffer of as many elements */
     static constexpr int64_t WTILE = COL_SHORT_BYTES / sizeof(T) > COL_BLOCK_ROWS * TW
                                          ? COL_SHORT_BYTES / sizeof(T) : COL_BLOCK_ROWS * TW;
-    T m[TW], off[TW], bm[TW];
+    T m[TW], off[TW], bm[TW], nbm[TW];
     double sum[TW], lo[TW], count[TW], bsum[TW], bcount[TW];
 
     static bool short_columns(int64_t n) { return n * 64 * (int64_t)sizeof(T) <= COL_SHORT_BYTES; }
@@ -805,26 +805,48 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
         } else {
             /* softmax takes plain block sums; log_softmax and logsumexp leave out
              * x == block max and count it (for log1p). A column block of only
-             * -inf is summed against 0 instead of its max: it adds 0, not NaN. */
+             * -inf is summed against 0 instead of its max: it adds 0, not NaN.
+             * Each block's max is taken while the block before it is summed
+             * (ColNext) when x is read in place with its mask, if any. */
             const bool softmax = p.op == FS_SOFTMAX;
+            const bool ride = DIRECT && (!mk || wsi == 1);
             for (int64_t c = 0; c < w; ++c) {
                 m[c] = -__builtin_inf();
                 sum[c] = lo[c] = count[c] = 0.0;
+            }
+            T *cur = bm, *nxt = nbm;  /* this block's max, the next one's */
+            auto rider = [&](int64_t r0, ColNext<T> *cn) -> const ColNext<T> * {  /* the block at row r0 */
+                if constexpr (DIRECT) {
+                    if (!ride || r0 >= n) return nullptr;
+                    *cn = {x + r0 * p.xsn, mk ? mk + r0 * p.wsn : nullptr,
+                           n - r0 < COL_BLOCK_ROWS ? n - r0 : COL_BLOCK_ROWS, n - r0, nxt};
+                    return cn;
+                }
+                return nullptr;
+            };
+            ColNext<T> cn;
+            if (ride) {  /* the first block's max alone */
+                if (mk)
+                    k->col_rexp_sum_w(nullptr, 0, p.xsn, w, mk, p.wsn, cur, bsum, nullptr, rider(0, &cn), 0);
+                else
+                    k->col_rexp_sum(nullptr, 0, p.xsn, w, cur, bsum, nullptr, rider(0, &cn), 0);
+                std::swap(cur, nxt);
             }
             for (int64_t r = 0; r < n; r += COL_BLOCK_ROWS) {
                 const int64_t len = n - r < COL_BLOCK_ROWS ? n - r : COL_BLOCK_ROWS;
                 int64_t pk = 0, px;
                 const uint8_t *wk = mk ? mask_rows(p, mk, wsi, r, len, w, wtile, &pk) : nullptr;
                 const T *xt = rows_in(p, x, r, len, w, xbuf, &px);
-                if (wk)
-                    k->col_max_w(xt, len, px, w, wk, pk, bm);
+                const ColNext<T> *next = rider(r + COL_BLOCK_ROWS, &cn);
+                if (ride)
+                    ;  /* cur holds this block's max */
+                else if (wk)
+                    k->col_max_w(xt, len, px, w, wk, pk, cur);
                 else
-                    k->col_max(xt, len, px, w, bm);
-                const T *next = nullptr;
-                if constexpr (DIRECT) next = r + COL_BLOCK_ROWS < n ? x + (r + COL_BLOCK_ROWS) * p.xsn : nullptr;
+                    k->col_max(xt, len, px, w, cur);
                 if (softmax) {
                     for (int64_t c = 0; c < w; ++c) {
-                        off[c] = bm[c] == -__builtin_inf() ? T(0) : bm[c];
+                        off[c] = cur[c] == -__builtin_inf() ? T(0) : cur[c];
                         bcount[c] = 0.0;
                     }
                     if (wk)
@@ -832,11 +854,12 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
                     else
                         k->col_rexp_sum(xt, len, px, w, off, bsum, nullptr, next, 0);
                 } else if (wk) {
-                    k->col_rexp_sum_w(xt, len, px, w, wk, pk, bm, bsum, bcount, next, 1);
+                    k->col_rexp_sum_w(xt, len, px, w, wk, pk, cur, bsum, bcount, next, 1);
                 } else {
-                    k->col_rexp_sum(xt, len, px, w, bm, bsum, bcount, next, 1);
+                    k->col_rexp_sum(xt, len, px, w, cur, bsum, bcount, next, 1);
                 }
-                k->col_merge(w, bm, bsum, bcount, m, sum, lo, count);
+                k->col_merge(w, cur, bsum, bcount, m, sum, lo, count);
+                if (ride) std::swap(cur, nxt);
             }
             for (int64_t c = 0; c < w; ++c) sum[c] += lo[c];
             /* The writing sweep, block by block. Converted: two halves of xbuf

@@ -19,6 +19,20 @@ static inline double fs_log_softmax_offset(double m, double sum_rest, double cou
     return m == __builtin_inf() ? __builtin_nan("") : fs_log_sum(sum_rest, count);
 }
 
+/* Widest column tile, bytes per row: the per-column state then fits in L1. */
+enum { FS_COL_TILE_BYTES = 4 * 1024 };
+
+/* The next block of a tall column tile, read in the same loop as this block's
+ * sums so that its DRAM reads overlap their exps: n rows at x (this block's
+ * pitch; mask rows at mk, or null), their column max goes to m. Rows [0, ahead)
+ * of x may be prefetched: the next blocks' rows that exist. */
+template <class T> struct ColNext {
+    const T *x;
+    const uint8_t *mk;
+    int64_t n, ahead;
+    T *m;
+};
+
 template <class T> struct KernelTable {
     T (*max)(const T *x, int64_t n);
     /* y = exp(x-m), returns the sum; `next` (or null) is prefetched: the next row. */
@@ -47,10 +61,10 @@ template <class T> struct KernelTable {
     void (*col_max)(const T *x, int64_t n, int64_t px, int64_t w, T *m);
     void (*col_rexp_store)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, T *y, int64_t py, double *sum);
     /* sum over x != m and count of x == m per column, as rexp_sum_excl (count
-     * null: the plain sum of exp(x - m)); `next`: the
-     * same rows of the next block (prefetched while this one is summed), or null */
+     * null: the plain sum of exp(x - m)); next (or null): the next block, whose
+     * max is taken in the same loop (n may be 0: only that max) */
     void (*col_rexp_sum)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count,
-                         const T *next, int exact);
+                         const ColNext<T> *next, int exact);
     void (*col_scale)(T *y, int64_t n, int64_t py, int64_t w, const T *s);
     void (*col_rexp_scale_store[2])(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *s, T *y,
                                     int64_t py);
@@ -94,7 +108,7 @@ template <class T> struct KernelTable {
     void (*col_rexp_store_w)(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk, const T *m,
                              T *y, int64_t py, double *sum);
     void (*col_rexp_sum_w)(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk, const T *m,
-                           double *sum, double *count, const T *next, int exact);
+                           double *sum, double *count, const ColNext<T> *next, int exact);
     void (*col_scale_w)(T *y, int64_t n, int64_t py, int64_t w, const uint8_t *mk, int64_t pk, const T *s);
     void (*col_rexp_scale_store_w[2])(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                       const T *m, const T *s, T *y, int64_t py);
