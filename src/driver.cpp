@@ -129,6 +129,8 @@ const int64_t STREAM_BYTES = 32 * 1024 * 1024;
  * its (4096, 1024) float32 took 2.1 ms against 1.3 ms; column tiles write rows of
  * a few lines ((2048, 2048) axis=0 log_softmax: 17.5 ms against 4.4 ms). */
 const int64_t SOFTMAX_STREAM_BYTES = 8 * 1024 * 1024;
+/* Softmax rows up to this size (bytes) whose y is not on whole lines stage their exp values. */
+const int64_t STAGE_ROW_BYTES = 4 * 1024;
 /* Column tiles up to this size (bytes) take three sweeps in cache. */
 const int64_t COL_SHORT_BYTES = 512 * 1024;
 const int64_t COL_TILE_BYTES = FS_COL_TILE_BYTES;
@@ -500,12 +502,16 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
             uint8_t *wbuf = nullptr;
             typename P::Stat *st = nullptr;
             const bool contiguous = DIRECT && p.xsn == 1 && (p.op == FS_LOGSUMEXP || p.ysn == 1);
-            const bool need_buf = p.long_slices ? (p.xsn != 1 || p.ysn != 1 || !DIRECT)
-                                                : !contiguous || (p.stream && p.op == FS_SOFTMAX);
-            /* streaming softmax rows stage their exp values: two rows for the pipelined kernel */
+            /* softmax rows stage their exp values in two rows of buf for the
+             * pipelined kernel: streaming ones, and short ones whose y is not on
+             * whole lines (storing them into y splits lines: (1536, 128) float32
+             * 46 -> 43 us; longer rows lose, their stage leaves L1) */
+            const bool stage = contiguous && !p.long_slices && p.op == FS_SOFTMAX &&
+                               (p.stream || (p.n * (int64_t)sizeof(T) <= STAGE_ROW_BYTES && (uintptr_t)y % 64));
+            const bool need_buf = p.long_slices ? (p.xsn != 1 || p.ysn != 1 || !DIRECT) : !contiguous || stage;
             const int64_t buf_len = p.long_slices ? p.block
                                     : small_cvt ? res_at + batch_rows * p.n
-                                    : DIRECT && p.stream && p.op == FS_SOFTMAX ? 2 * p.k->rows_stage(p.n) : p.n;
+                                    : stage ? 2 * p.k->rows_stage(p.n) : p.n;
             if (need_buf) buf = (T *)alloc_lines(sizeof(T) * buf_len);
             if (need_wbuf) wbuf = (uint8_t *)malloc(wbuf_len);
             if (p.long_slices) st = (typename P::Stat *)malloc(sizeof(*st) * nb);
@@ -537,7 +543,7 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
                             const int64_t left = d >= 0 ? o.shape[d] - it.idx[d] : hi - lo;
                             const int64_t cnt = hi - lo < left ? hi - lo : left;
                             p.k->rows(p.op, x + it.xoff, d >= 0 ? o.xs[d] : 0, y + it.yoff, d >= 0 ? o.ys[d] : 0,
-                                      p.n, cnt, p.stream, far, buf);
+                                      p.n, cnt, p.stream, far, stage ? buf : nullptr);
                             for (int64_t j = 0; j < cnt; ++j) it.next();
                             lo += cnt;
                         }

@@ -475,9 +475,10 @@ template <class K> struct Kernels {
             const bool a = k < nrows, b = k >= 1 && k <= nrows, c = OP != 2 && k >= 2;
             const T *xa = x + (a ? k : 0) * px, *xb = x + (b ? k - 1 : 0) * px, *xc = x + (c ? k - 2 : 0) * px;
             T *yb = y + (b ? k - 1 : 0) * py, *yc = y + (c ? k - 2 : 0) * py;
-            /* softmax's exp values: in y itself, or (NT) in stage, to be written once */
-            T *eb = NT ? stage + ((k - 1) & 1) * sp : yb;
-            const T *ec = NT ? stage + ((k - 2) & 1) * sp : yc;
+            /* softmax's exp values: in y itself, or in stage (if given: always
+             * with NT), to be written once */
+            T *eb = OP == 0 && stage ? stage + ((k - 1) & 1) * sp : yb;
+            const T *ec = OP == 0 && stage ? stage + ((k - 2) & 1) * sp : yc;
             /* the writing sweep starts at row k - 2's first whole line of y, so that
              * its stores (all of them in the steady state) are aligned */
             int64_t h = (int64_t)((64 - (uintptr_t)yc % 64) % 64 / sizeof(T));
