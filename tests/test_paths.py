@@ -63,6 +63,31 @@ def test_rows_in_runs_of_an_outer_layout(isa, op, rng, threads):
     check(op, got, x)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", OPS)
+def test_rows_of_one_vector_alone_and_batched(isa, op, dtype, rng, threads):
+    """Rows of at most one vector go to small_rows many at a time; a row gets
+    the same bits alone or among others, wherever the call starts, NaN payloads
+    included (a NaN and the NaN of inf - inf in one row: the order of the adds
+    decides which survives, so a kernel that batched rows would have to keep it)."""
+    for n in (1, 2, 5, 8, 10, 13, 16, 17):
+        x = (rng.standard_normal((37, n)) * 4).astype(dtype)
+        x[3, 0] = np.nan
+        x[5, n // 2] = np.inf
+        x[7, :] = -np.inf
+        x[9, 0] = np.inf
+        x[9, -1] = np.nan  # and inf - inf (n > 1), a NaN of the other sign: two payloads
+        x[10, 0] = -np.nan
+        x[10, -1] = np.nan
+        x[11, :] = x[11].max()  # ties
+        got = threads(lambda: call(op, x))
+        one_by_one = np.stack([call(op, x[i : i + 1])[0] for i in range(len(x))])
+        assert same_bits(got, one_by_one), n
+        for cut in (16, 17, 31):  # the batches start elsewhere
+            assert same_bits(got[cut:], call(op, x[cut:])), (n, cut)
+        check(op, got[12:], x[12:])
+
+
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
 def test_pipelined_rows_in_place(isa, op, rng):
     """out=x: row k - 2 is written while rows k - 1 and k are read, each from its own row."""
