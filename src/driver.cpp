@@ -841,25 +841,18 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
                 return nullptr;
             };
             ColNext<T> cn;
-            if (ride) {  /* the first block's max alone */
-                if (mk)
-                    k->col_rexp_sum_w(nullptr, 0, p.xsn, w, mk, p.wsn, cur, bsum, nullptr, rider(0, &cn), 0);
-                else
-                    k->col_rexp_sum(nullptr, 0, p.xsn, w, cur, bsum, nullptr, rider(0, &cn), 0);
-                std::swap(cur, nxt);
-            }
             for (int64_t r = 0; r < n; r += COL_BLOCK_ROWS) {
                 const int64_t len = n - r < COL_BLOCK_ROWS ? n - r : COL_BLOCK_ROWS;
                 int64_t pk = 0, px;
                 const uint8_t *wk = mk ? mask_rows(p, mk, wsi, r, len, w, wtile, &pk) : nullptr;
                 const T *xt = rows_in(p, x, r, len, w, xbuf, &px);
                 const ColNext<T> *next = rider(r + COL_BLOCK_ROWS, &cn);
-                if (ride)
-                    ;  /* cur holds this block's max */
-                else if (wk)
-                    k->col_max_w(xt, len, px, w, wk, pk, cur);
-                else
-                    k->col_max(xt, len, px, w, cur);
+                if (!ride || r == 0) {  /* else cur holds it: taken with the last block's sums */
+                    if (wk)
+                        k->col_max_w(xt, len, px, w, wk, pk, cur);
+                    else
+                        k->col_max(xt, len, px, w, cur);
+                }
                 if (softmax) {
                     for (int64_t c = 0; c < w; ++c) {
                         off[c] = cur[c] == -__builtin_inf() ? T(0) : cur[c];
@@ -1049,8 +1042,8 @@ int run(int op, const KernelTable<T> *k, const HalfConvert *hc, const char *xb, 
     p.long_slices = p.n * isz > LONG_BYTES;
     /* converted plans write through per-thread buffers: no non-temporal stores */
     const int64_t out_bytes = o.count * p.n * isz;
-    p.stream = Plan<T, XS, YS>::DIRECT && !lse && out_bytes >= STREAM_BYTES;
-    const bool softmax_stream = Plan<T, XS, YS>::DIRECT && op == FS_SOFTMAX && out_bytes >= SOFTMAX_STREAM_BYTES;
+    const bool direct_out = Plan<T, XS, YS>::DIRECT && !lse;
+    p.stream = direct_out && out_bytes >= STREAM_BYTES;
 
     /* Column plan: the axis is strided and an outer dim has unit stride. */
     if (p.xsn != 1) {
@@ -1063,7 +1056,7 @@ int run(int op, const KernelTable<T> *k, const HalfConvert *hc, const char *xb, 
             }
         }
     }
-    p.stream = p.stream || softmax_stream;
+    if (op == FS_SOFTMAX) p.stream = direct_out && out_bytes >= SOFTMAX_STREAM_BYTES;
     return run_rows(p, x, w, y, o, nthreads);
 }
 

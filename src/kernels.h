@@ -23,9 +23,10 @@ static inline double fs_log_softmax_offset(double m, double sum_rest, double cou
 enum { FS_COL_TILE_BYTES = 4 * 1024 };
 
 /* The next block of a tall column tile, read in the same loop as this block's
- * sums so that its DRAM reads overlap their exps: n rows at x (this block's
- * pitch; mask rows at mk, or null), their column max goes to m. Rows [0, ahead)
- * of x may be prefetched: the next blocks' rows that exist. */
+ * sums so that its DRAM reads overlap their exps: n rows at x (no more than
+ * this block has; this block's pitch; mask rows at mk, or null), their column
+ * max goes to m. Rows [0, ahead) of x may be prefetched: the next blocks' rows
+ * that exist. */
 template <class T> struct ColNext {
     const T *x;
     const uint8_t *mk;
@@ -62,7 +63,7 @@ template <class T> struct KernelTable {
     void (*col_rexp_store)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, T *y, int64_t py, double *sum);
     /* sum over x != m and count of x == m per column, as rexp_sum_excl (count
      * null: the plain sum of exp(x - m)); next (or null): the next block, whose
-     * max is taken in the same loop (n may be 0: only that max) */
+     * max is taken in the same loop */
     void (*col_rexp_sum)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count,
                          const ColNext<T> *next, int exact);
     void (*col_scale)(T *y, int64_t n, int64_t py, int64_t w, const T *s);

@@ -733,10 +733,11 @@ template <class K> struct Kernels {
     /* col_sum's additions, in the same order, row-major, with the accumulators
      * in L1: each row of the tile is read as one stream, and the next block nx
      * (its rows read by nobody yet) has its column max (in col_max's order)
-     * taken in the same loop, so its DRAM reads overlap this block's exps. Tile rows are pages apart, so the hardware
-     * prefetchers restart at every row: nx's rows are prefetched COL_AHEAD
-     * ahead (reading a 4 KiB-wide tile of a DRAM array: 4.4 ms without,
-     * 2.4 ms with, 2.0 ms for the same bytes read in order). */
+     * taken in the same loop, so its DRAM reads overlap this block's exps.
+     * Tile rows are pages apart, so the hardware prefetchers restart at every
+     * row: nx's rows are prefetched COL_AHEAD ahead (reading a 4 KiB-wide tile
+     * of a DRAM array: 4.4 ms without, 2.4 ms with, 2.0 ms for the same bytes
+     * read in order). */
     template <bool MK, class F>
     static inline void col_sum_rows(int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count, F e,
                                     const ColNext<T> *nx, int64_t pk) {
@@ -751,7 +752,7 @@ template <class K> struct Kernels {
             cnt[v] = K::set1(T(0));
             nmax[v] = K::set1(neg_inf());
         }
-        for (int64_t r = 0; r < n || r < nn; r += 4) {
+        for (int64_t r = 0; r < n; r += 4) {  /* nn <= n */
             const int64_t rn = nn - r < 4 ? nn - r : 4;  /* rows of nx in this step (<= 0: none) */
             const int64_t pf = ahead - r - COL_AHEAD < 4 ? ahead - r - COL_AHEAD : 4;  /* rows to prefetch */
             each_vector(w, [&](int64_t c, int64_t k) {
@@ -766,28 +767,24 @@ template <class K> struct Kernels {
                         if (j < rn) a = K::max(a, keep<MK>(mr + j * pk, k, ld(xr + j * px, k, neg_inf()), neg_inf()));
                     nmax[v] = a;
                 }
-                if (r < n) {
-                    const V mv = ld(m + c, k, T(0));
-                    if (r + 4 <= n) {
-                        V e0 = e(r, c, k, mv, cnt[v]), e1 = e(r + 1, c, k, mv, cnt[v]);
-                        V e2 = e(r + 2, c, k, mv, cnt[v]), e3 = e(r + 3, c, k, mv, cnt[v]);
-                        K::acc_add(acc[v], K::add(K::add(e0, e1), K::add(e2, e3)));
-                    } else {
-                        for (int64_t j = r; j < n; ++j) K::acc_add(acc[v], e(j, c, k, mv, cnt[v]));
-                    }
+                const V mv = ld(m + c, k, T(0));
+                if (r + 4 <= n) {
+                    V e0 = e(r, c, k, mv, cnt[v]), e1 = e(r + 1, c, k, mv, cnt[v]);
+                    V e2 = e(r + 2, c, k, mv, cnt[v]), e3 = e(r + 3, c, k, mv, cnt[v]);
+                    K::acc_add(acc[v], K::add(K::add(e0, e1), K::add(e2, e3)));
+                } else {
+                    for (int64_t j = r; j < n; ++j) K::acc_add(acc[v], e(j, c, k, mv, cnt[v]));
                 }
             });
         }
         each_vector(w, [&](int64_t c, int64_t k) {
             const int64_t v = c / W;
             double d[W];
-            if (n) {
-                K::acc_lanes(acc[v], d);
-                for (int64_t i = 0; i < k; ++i) sum[c + i] = d[i];
-                if (count) {
-                    K::to_double(cnt[v], d);
-                    for (int64_t i = 0; i < k; ++i) count[c + i] = d[i];
-                }
+            K::acc_lanes(acc[v], d);
+            for (int64_t i = 0; i < k; ++i) sum[c + i] = d[i];
+            if (count) {
+                K::to_double(cnt[v], d);
+                for (int64_t i = 0; i < k; ++i) count[c + i] = d[i];
             }
             if (nn) st(nx->m + c, nmax[v], k);
         });
@@ -835,7 +832,7 @@ template <class K> struct Kernels {
             col_rexp_sum_t<true, MK>(x, n, px, w, mk, pk, m, sum, count, next);
         else
             col_rexp_sum_t<false, MK>(x, n, px, w, mk, pk, m, sum, count, next);
-        for (int64_t c = 0; c < w && n; ++c) sum[c] *= unscale;
+        for (int64_t c = 0; c < w; ++c) sum[c] *= unscale;
     }
     template <bool EXACT, bool MK>
     static void col_rexp_sum_t(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
