@@ -20,11 +20,13 @@
  *   max 1.17 ULP (float32) / 1.27 ULP (float64) with FMA (AVX2, AVX-512),
  *   1.42 / 1.53 ULP generic (no FMA); mean 0.27-0.29 ULP.
  *
- * Scaled variant (exp_nonpos<true>): exp(t) * 2^sum_scale, for the sums of
+ * Scaled variant (exp_term): exp(t) * 2^sum_scale, for the sums of
  * logsumexp and log_softmax. Their result is log1p(sum of the terms below the
  * max), which can be tiny; scaling keeps terms down to exp(lowest_scaled)
  * normal, so that sum keeps its relative accuracy (the callers multiply by
- * sum_unscale in double, exactly).
+ * sum_unscale in double, exactly). The SIMD tiers scale the polynomial's
+ * coefficients by sum_factor = 2^sum_scale instead of adding sum_scale to k:
+ * every step is scaled exactly, so the bits are the same, one add fewer.
  */
 #ifndef FS_EXP_CONSTANTS_HPP
 #define FS_EXP_CONSTANTS_HPP
@@ -45,6 +47,7 @@ struct ExpF32 {
     static constexpr float c5 = 0x1.12a23ep-7f;
     static constexpr float c6 = 0x1.6da7bep-10f;
     static constexpr float sum_scale = 64.0f;
+    static constexpr float sum_factor = 0x1p64f;  /* 2^sum_scale */
     static constexpr float lowest_scaled = -148.0f;  /* exp(-148) * 2^64 < 2^-149 */
     static constexpr double sum_unscale = 0x1p-64;
 };
@@ -70,6 +73,7 @@ struct ExpF64 {
     static constexpr double c10 = 0x1.28a2c68333593p-22;
     static constexpr double c11 = 0x1.8ad0f40784e9dp-26;
     static constexpr double sum_scale = 512.0;
+    static constexpr double sum_factor = 0x1p512;  /* 2^sum_scale */
     static constexpr double lowest_scaled = -1100.0;  /* exp(-1100) * 2^512 < 2^-1074 */
     static constexpr double sum_unscale = 0x1p-512;
 };

@@ -25,21 +25,20 @@ template <class K> struct Kernels {
 
     static inline T neg_inf() { return -__builtin_inf(); }
 
-    /* exp(t) * 2^sum_scale: the terms of log1p sums stay normal (exp_constants.hpp). */
-    static inline V exp_scaled(V t) { return K::template exp_nonpos<true>(t); }
     static constexpr double unscale = K::Exp::sum_unscale;
 
-    /* Terms of the log1p sums: exp(x - m) * 2^sum_scale, with the rounding error
-     * of x - m put back (2Sum: x - m = t + err exactly; exp(t + err) ~ exp(t) *
-     * (1 + err)). log_softmax of the max element is -log1p(sum of the others),
-     * so its relative accuracy rests on every other term's x - m. neg_m = -m. */
-    static inline V exp_log_term(V x, V m, V neg_m) {
-        const V t = K::sub(x, m), bp = K::sub(t, x);
+    /* Terms of the log1p sums: exp(x - m) * 2^sum_scale (they stay normal:
+     * exp_constants.hpp), 0 where eq is set (x == m: counted apart). EXACT
+     * (log_softmax, logsumexp) puts back the rounding error of x - m (2Sum:
+     * x - m = t + err exactly; exp(t + err) ~ exp(t) * (1 + err)): log_softmax
+     * of the max element is -log1p(sum of the others), so its relative accuracy
+     * rests on every other term's x - m. neg_m = -m. */
+    template <bool EXACT> static inline V term(V x, V m, V neg_m, typename K::M eq) {
+        const V t = K::sub(x, m);
+        if constexpr (!EXACT) return K::template exp_term<false>(t, t, eq);
+        const V bp = K::sub(t, x);
         const V err = K::add(K::sub(x, K::sub(t, bp)), K::sub(neg_m, bp));
-        return K::exp_scaled_corr(t, err);
-    }
-    template <bool EXACT> static inline V term(V x, V m, V neg_m) {
-        return EXACT ? exp_log_term(x, m, neg_m) : exp_scaled(K::sub(x, m));
+        return K::template exp_term<true>(t, err, eq);
     }
 
     /* Neumaier: the running sum keeps the low part that each add would lose. */
@@ -226,8 +225,9 @@ template <class K> struct Kernels {
         FS_BODY explicit SumExclSweep(T m) : acc(K::acc_zero()), vm(K::set1(m)), nm(K::set1(-m)), cnt(0) {}
         FS_BODY V one(const T *x, const uint8_t *w, int64_t i, int64_t k) {
             const V xv = ld(x + i, k, neg_inf());
-            cnt += K::count_eq(keep<MK>(w + i, k, xv, T(__builtin_nan(""))), vm);
-            return keep<MK>(w + i, k, K::zero_where_eq(term<EXACT>(xv, vm, nm), xv, vm), T(0));
+            const typename K::M eq = K::eq_mask(keep<MK>(w + i, k, xv, T(__builtin_nan(""))), vm);
+            cnt += K::count(eq);
+            return keep<MK>(w + i, k, term<EXACT>(xv, vm, nm, eq), T(0));
         }
         FS_BODY void four(const T *x, const uint8_t *w, int64_t i, const T *next) {
             prefetch(next ? next + i : nullptr);
@@ -612,8 +612,9 @@ template <class K> struct Kernels {
             V c = K::set1(T(0));
             const V neg_m = K::sub(c, mv);
             for (int i = 0; i < NV; ++i) {
-                e[i] = kp(i, K::zero_where_eq(exp_log_term(v[i], mv, neg_m), v[i], mv), T(0));
-                c = K::add(c, kp(i, K::one_where_eq(v[i], mv), T(0)));
+                const typename K::M eq = K::eq_mask(kp(i, v[i], T(__builtin_nan(""))), mv);
+                e[i] = kp(i, term<true>(v[i], mv, neg_m, eq), T(0));
+                c = K::add_one(c, eq);
             }
             const double rest = (double)K::hadd(tree_sum<NV>(e)) * unscale + ((double)K::hadd(c) - 1.0);
             if (op == 2) {  /* logsumexp */
@@ -840,8 +841,9 @@ template <class K> struct Kernels {
         col_sum<MK>(n, px, w, m, sum, count, [&](int64_t r, int64_t c, int64_t k, V mv, V &cnt) {
             V xv = ld(x + r * px + c, k, T(0));
             const uint8_t *mr = mk + r * pk + c;
-            cnt = K::add(cnt, keep<MK>(mr, k, K::one_where_eq(xv, mv), T(0)));
-            return keep<MK>(mr, k, K::zero_where_eq(term<EXACT>(xv, mv, K::sub(K::set1(T(0)), mv)), xv, mv), T(0));
+            const typename K::M eq = K::eq_mask(keep<MK>(mr, k, xv, T(__builtin_nan(""))), mv);
+            cnt = K::add_one(cnt, eq);
+            return keep<MK>(mr, k, term<EXACT>(xv, mv, K::sub(K::set1(T(0)), mv), eq), T(0));
         }, next, pk);
     }
 

@@ -45,13 +45,10 @@ struct VecF32 {
     static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
     static inline V max(V a, V b) { return _mm256_max_ps(a, b); }
     static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-    static inline V zero_where_eq(V e, V x, V m) {
-        return _mm256_andnot_ps(_mm256_cmp_ps(x, m, _CMP_EQ_OQ), e);
-    }
-    static inline V one_where_eq(V x, V m) {
-        return _mm256_and_ps(_mm256_cmp_ps(x, m, _CMP_EQ_OQ), _mm256_set1_ps(1.0f));
-    }
-    static inline int64_t count_eq(V x, V m) { return __builtin_popcount(_mm256_movemask_ps(_mm256_cmp_ps(x, m, _CMP_EQ_OQ))); }
+    /* Lanes where x == m (ordered: never for NaN), as all-ones lanes; their count, and c + 1 there. */
+    static inline V eq_mask(V x, V m) { return _mm256_cmp_ps(x, m, _CMP_EQ_OQ); }
+    static inline int64_t count(V eq) { return __builtin_popcount(_mm256_movemask_ps(eq)); }
+    static inline V add_one(V c, V eq) { return _mm256_add_ps(c, _mm256_and_ps(eq, _mm256_set1_ps(1.0f))); }
     /* where= masks: one byte per element, nonzero = take part; M has all bits
      * set in the lanes that take part (bytes widened with vpmovzxbd, compared to 0). */
     typedef __m256 M;
@@ -105,31 +102,36 @@ struct VecF32 {
         __m256i bits = _mm256_castps_si256(_mm256_add_ps(k, _mm256_set1_ps(C::round_magic + C::exponent_bias)));
         return _mm256_castsi256_ps(_mm256_slli_epi32(bits, C::mantissa_bits));
     }
-    template <bool SCALED = false> static inline __attribute__((always_inline)) V exp_nonpos(V t) {
-        return exp_body<SCALED, false>(t, t);
+    static inline __attribute__((always_inline)) V exp_nonpos(V t) { return exp_body<false, false>(t, t, _mm256_setzero_ps()); }
+    /* A term of the log1p sums: exp(t) * 2^sum_scale, times (1 + err) with CORR
+     * (err folded in before the scaling; a NaN err comes only where t is -inf,
+     * zeroed by keep, or NaN), and 0 where eq is set (x == max, counted apart). */
+    template <bool CORR> static inline __attribute__((always_inline)) V exp_term(V t, V err, V eq) {
+        return exp_body<true, CORR>(t, err, eq);
     }
-    /* exp(t) * 2^sum_scale * (1 + err): err folded in before the scaling (a NaN
-     * err comes only where t is -inf, zeroed by keep, or NaN). */
-    static inline __attribute__((always_inline)) V exp_scaled_corr(V t, V err) { return exp_body<true, true>(t, err); }
-    template <bool SCALED, bool CORR> static inline __attribute__((always_inline)) V exp_body(V t, V err) {
+    /* zero: the lanes that give 0 (all-ones lanes). SCALED: the polynomial's
+     * coefficients carry 2^sum_scale, an exact scaling, which saves adding it to k
+     * (p * 2^k1 stays exact for k1 >= k_normal, and the second product rounds
+     * the same number once). */
+    template <bool SCALED, bool CORR> static inline __attribute__((always_inline)) V exp_body(V t, V err, V zero) {
         typedef ExpF32 C;
+        constexpr T s = SCALED ? C::sum_factor : T(1);
         const V keep = _mm256_cmp_ps(t, _mm256_set1_ps(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         t = _mm256_and_ps(t, keep);
         V k = _mm256_sub_ps(_mm256_fmadd_ps(t, _mm256_set1_ps(C::log2e), _mm256_set1_ps(C::round_magic)),
                             _mm256_set1_ps(C::round_magic));
         V r = _mm256_fnmadd_ps(k, _mm256_set1_ps(C::ln2_hi), t);
         r = _mm256_fnmadd_ps(k, _mm256_set1_ps(C::ln2_lo), r);
-        V p = _mm256_fmadd_ps(_mm256_set1_ps(C::c6), r, _mm256_set1_ps(C::c5));
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c4));
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c3));
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c2));
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c1));
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+        V p = _mm256_fmadd_ps(_mm256_set1_ps(C::c6 * s), r, _mm256_set1_ps(C::c5 * s));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c4 * s));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c3 * s));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c2 * s));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C::c1 * s));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(s));
         if (CORR) p = _mm256_fmadd_ps(p, err, p);
-        if (SCALED) k = _mm256_add_ps(k, _mm256_set1_ps(C::sum_scale));
         V k1 = _mm256_max_ps(k, _mm256_set1_ps(C::k_normal));
         V k2 = _mm256_sub_ps(k, k1);
-        return _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(p, pow2(k1)), pow2(k2)), keep);
+        return _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(p, pow2(k1)), pow2(k2)), SCALED ? _mm256_andnot_ps(zero, keep) : keep);
     }
 };
 
@@ -163,13 +165,10 @@ struct VecF64 {
     static inline V mul(V a, V b) { return _mm256_mul_pd(a, b); }
     static inline V max(V a, V b) { return _mm256_max_pd(a, b); }
     static inline V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-    static inline V zero_where_eq(V e, V x, V m) {
-        return _mm256_andnot_pd(_mm256_cmp_pd(x, m, _CMP_EQ_OQ), e);
-    }
-    static inline V one_where_eq(V x, V m) {
-        return _mm256_and_pd(_mm256_cmp_pd(x, m, _CMP_EQ_OQ), _mm256_set1_pd(1.0));
-    }
-    static inline int64_t count_eq(V x, V m) { return __builtin_popcount(_mm256_movemask_pd(_mm256_cmp_pd(x, m, _CMP_EQ_OQ))); }
+    /* Lanes where x == m (ordered: never for NaN), as all-ones lanes; their count, and c + 1 there. */
+    static inline V eq_mask(V x, V m) { return _mm256_cmp_pd(x, m, _CMP_EQ_OQ); }
+    static inline int64_t count(V eq) { return __builtin_popcount(_mm256_movemask_pd(eq)); }
+    static inline V add_one(V c, V eq) { return _mm256_add_pd(c, _mm256_and_pd(eq, _mm256_set1_pd(1.0))); }
     /* where= masks: one byte per element, nonzero = take part; M has all bits
      * set in the lanes that take part (bytes widened with vpmovzxbq, compared to 0). */
     typedef __m256d M;
@@ -220,36 +219,41 @@ struct VecF64 {
         __m256i bits = _mm256_castpd_si256(_mm256_add_pd(k, _mm256_set1_pd(C::round_magic + C::exponent_bias)));
         return _mm256_castsi256_pd(_mm256_slli_epi64(bits, C::mantissa_bits));
     }
-    template <bool SCALED = false> static inline __attribute__((always_inline)) V exp_nonpos(V t) {
-        return exp_body<SCALED, false>(t, t);
+    static inline __attribute__((always_inline)) V exp_nonpos(V t) { return exp_body<false, false>(t, t, _mm256_setzero_pd()); }
+    /* A term of the log1p sums: exp(t) * 2^sum_scale, times (1 + err) with CORR
+     * (err folded in before the scaling; a NaN err comes only where t is -inf,
+     * zeroed by keep, or NaN), and 0 where eq is set (x == max, counted apart). */
+    template <bool CORR> static inline __attribute__((always_inline)) V exp_term(V t, V err, V eq) {
+        return exp_body<true, CORR>(t, err, eq);
     }
-    /* exp(t) * 2^sum_scale * (1 + err): err folded in before the scaling (a NaN
-     * err comes only where t is -inf, zeroed by keep, or NaN). */
-    static inline __attribute__((always_inline)) V exp_scaled_corr(V t, V err) { return exp_body<true, true>(t, err); }
-    template <bool SCALED, bool CORR> static inline __attribute__((always_inline)) V exp_body(V t, V err) {
+    /* zero: the lanes that give 0 (all-ones lanes). SCALED: the polynomial's
+     * coefficients carry 2^sum_scale, an exact scaling, which saves adding it to k
+     * (p * 2^k1 stays exact for k1 >= k_normal, and the second product rounds
+     * the same number once). */
+    template <bool SCALED, bool CORR> static inline __attribute__((always_inline)) V exp_body(V t, V err, V zero) {
         typedef ExpF64 C;
+        constexpr T s = SCALED ? C::sum_factor : T(1);
         const V keep = _mm256_cmp_pd(t, _mm256_set1_pd(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         t = _mm256_and_pd(t, keep);
         V k = _mm256_sub_pd(_mm256_fmadd_pd(t, _mm256_set1_pd(C::log2e), _mm256_set1_pd(C::round_magic)),
                             _mm256_set1_pd(C::round_magic));
         V r = _mm256_fnmadd_pd(k, _mm256_set1_pd(C::ln2_hi), t);
         r = _mm256_fnmadd_pd(k, _mm256_set1_pd(C::ln2_lo), r);
-        V p = _mm256_fmadd_pd(_mm256_set1_pd(C::c11), r, _mm256_set1_pd(C::c10));
-        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c9));
-        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c8));
-        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c7));
-        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c6));
-        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c5));
-        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c4));
-        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c3));
-        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c2));
-        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c1));
-        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0));
+        V p = _mm256_fmadd_pd(_mm256_set1_pd(C::c11 * s), r, _mm256_set1_pd(C::c10 * s));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c9 * s));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c8 * s));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c7 * s));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c6 * s));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c5 * s));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c4 * s));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c3 * s));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c2 * s));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(C::c1 * s));
+        p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(s));
         if (CORR) p = _mm256_fmadd_pd(p, err, p);
-        if (SCALED) k = _mm256_add_pd(k, _mm256_set1_pd(C::sum_scale));
         V k1 = _mm256_max_pd(k, _mm256_set1_pd(C::k_normal));
         V k2 = _mm256_sub_pd(k, k1);
-        return _mm256_and_pd(_mm256_mul_pd(_mm256_mul_pd(p, pow2(k1)), pow2(k2)), keep);
+        return _mm256_and_pd(_mm256_mul_pd(_mm256_mul_pd(p, pow2(k1)), pow2(k2)), SCALED ? _mm256_andnot_pd(zero, keep) : keep);
     }
 };
 

@@ -40,13 +40,10 @@ struct VecF32 {
     static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
     static inline V max(V a, V b) { return _mm512_max_ps(a, b); }
     static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-    static inline V zero_where_eq(V e, V x, V m) {
-        return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, m, _CMP_EQ_OQ), _mm512_setzero_ps());
-    }
-    static inline V one_where_eq(V x, V m) {
-        return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, m, _CMP_EQ_OQ), _mm512_set1_ps(1.0f));
-    }
-    static inline int64_t count_eq(V x, V m) { return __builtin_popcount((unsigned)_mm512_cmp_ps_mask(x, m, _CMP_EQ_OQ)); }
+    /* Lanes where x == m (ordered: never for NaN), their count, and c + 1 there. */
+    static inline __mmask16 eq_mask(V x, V m) { return _mm512_cmp_ps_mask(x, m, _CMP_EQ_OQ); }
+    static inline int64_t count(__mmask16 eq) { return __builtin_popcount((unsigned)eq); }
+    static inline V add_one(V c, __mmask16 eq) { return _mm512_mask_add_ps(c, eq, c, _mm512_set1_ps(1.0f)); }
     static inline T hmax(V v) { return _mm512_reduce_max_ps(v); }
     /* where= masks: one byte per element, nonzero = take part; M is a lane mask. */
     typedef __mmask16 M;
@@ -77,26 +74,31 @@ struct VecF32 {
         _mm512_storeu_pd(d, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
         _mm512_storeu_pd(d + 8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
     }
-    template <bool SCALED = false> static inline V exp_nonpos(V t) { return exp_body<SCALED, false>(t, t); }
-    /* exp(t) * 2^sum_scale * (1 + err): err folded in before the scaling. A NaN
-     * err comes only with an inf/NaN x beside a finite max: t is -inf (a lane
-     * that is masked out) or NaN (NaN either way). */
-    static inline V exp_scaled_corr(V t, V err) { return exp_body<true, true>(t, err); }
-    template <bool SCALED, bool CORR> static inline V exp_body(V t, V err) {
+    static inline V exp_nonpos(V t) { return exp_body<false, false>(t, t, (__mmask16)0xffff); }
+    /* A term of the log1p sums: exp(t) * 2^sum_scale, times (1 + err) with CORR
+     * (err folded in before the scaling; a NaN err comes only with an inf/NaN x
+     * beside a finite max: t is -inf, a lane masked out, or NaN either way), and
+     * 0 where eq is set (x == max, counted apart). eq joins the mask that keeps
+     * the lanes that round to 0 out of vscalef: no blend. */
+    template <bool CORR> static inline V exp_term(V t, V err, __mmask16 eq) { return exp_body<true, CORR>(t, err, (__mmask16)~eq); }
+    /* live (SCALED only): the lanes to compute, others give 0. SCALED: the polynomial's
+     * coefficients carry 2^sum_scale, an exact scaling, which saves adding it to k. */
+    template <bool SCALED, bool CORR> static inline V exp_body(V t, V err, __mmask16 live) {
         typedef ExpF32 C;
-        const __mmask16 keep = _mm512_cmp_ps_mask(t, _mm512_set1_ps(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
+        constexpr T s = SCALED ? C::sum_factor : T(1);
+        const V lowest = _mm512_set1_ps(SCALED ? C::lowest_scaled : C::lowest);
+        const __mmask16 keep = SCALED ? _mm512_mask_cmp_ps_mask(live, t, lowest, _CMP_NLT_UQ) : _mm512_cmp_ps_mask(t, lowest, _CMP_NLT_UQ);
         V k = _mm512_sub_ps(_mm512_fmadd_ps(t, _mm512_set1_ps(C::log2e), _mm512_set1_ps(C::round_magic)),
                             _mm512_set1_ps(C::round_magic));
         V r = _mm512_fnmadd_ps(k, _mm512_set1_ps(C::ln2_hi), t);
         r = _mm512_fnmadd_ps(k, _mm512_set1_ps(C::ln2_lo), r);
-        V p = _mm512_fmadd_ps(_mm512_set1_ps(C::c6), r, _mm512_set1_ps(C::c5));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c4));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c3));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c2));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c1));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+        V p = _mm512_fmadd_ps(_mm512_set1_ps(C::c6 * s), r, _mm512_set1_ps(C::c5 * s));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c4 * s));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c3 * s));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c2 * s));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C::c1 * s));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(s));
         if (CORR) p = _mm512_fmadd_ps(p, err, p);
-        if (SCALED) k = _mm512_add_ps(k, _mm512_set1_ps(C::sum_scale));
         return _mm512_maskz_scalef_ps(keep, p, k);
     }
 };
@@ -128,13 +130,10 @@ struct VecF64 {
     static inline V mul(V a, V b) { return _mm512_mul_pd(a, b); }
     static inline V max(V a, V b) { return _mm512_max_pd(a, b); }
     static inline V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-    static inline V zero_where_eq(V e, V x, V m) {
-        return _mm512_mask_mov_pd(e, _mm512_cmp_pd_mask(x, m, _CMP_EQ_OQ), _mm512_setzero_pd());
-    }
-    static inline V one_where_eq(V x, V m) {
-        return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, m, _CMP_EQ_OQ), _mm512_set1_pd(1.0));
-    }
-    static inline int64_t count_eq(V x, V m) { return __builtin_popcount((unsigned)_mm512_cmp_pd_mask(x, m, _CMP_EQ_OQ)); }
+    /* Lanes where x == m (ordered: never for NaN), their count, and c + 1 there. */
+    static inline __mmask8 eq_mask(V x, V m) { return _mm512_cmp_pd_mask(x, m, _CMP_EQ_OQ); }
+    static inline int64_t count(__mmask8 eq) { return __builtin_popcount((unsigned)eq); }
+    static inline V add_one(V c, __mmask8 eq) { return _mm512_mask_add_pd(c, eq, c, _mm512_set1_pd(1.0)); }
     static inline T hmax(V v) { return _mm512_reduce_max_pd(v); }
     /* where= masks: one byte per element, nonzero = take part; M is a lane mask. */
     typedef __mmask8 M;
@@ -164,31 +163,36 @@ struct VecF64 {
     }
     static inline T hadd(V v) { return _mm512_reduce_add_pd(v); }
     static inline void to_double(V v, double *d) { _mm512_storeu_pd(d, v); }
-    template <bool SCALED = false> static inline V exp_nonpos(V t) { return exp_body<SCALED, false>(t, t); }
-    /* exp(t) * 2^sum_scale * (1 + err): err folded in before the scaling. A NaN
-     * err comes only with an inf/NaN x beside a finite max: t is -inf (a lane
-     * that is masked out) or NaN (NaN either way). */
-    static inline V exp_scaled_corr(V t, V err) { return exp_body<true, true>(t, err); }
-    template <bool SCALED, bool CORR> static inline V exp_body(V t, V err) {
+    static inline V exp_nonpos(V t) { return exp_body<false, false>(t, t, (__mmask8)0xff); }
+    /* A term of the log1p sums: exp(t) * 2^sum_scale, times (1 + err) with CORR
+     * (err folded in before the scaling; a NaN err comes only with an inf/NaN x
+     * beside a finite max: t is -inf, a lane masked out, or NaN either way), and
+     * 0 where eq is set (x == max, counted apart). eq joins the mask that keeps
+     * the lanes that round to 0 out of vscalef: no blend. */
+    template <bool CORR> static inline V exp_term(V t, V err, __mmask8 eq) { return exp_body<true, CORR>(t, err, (__mmask8)~eq); }
+    /* live (SCALED only): the lanes to compute, others give 0. SCALED: the polynomial's
+     * coefficients carry 2^sum_scale, an exact scaling, which saves adding it to k. */
+    template <bool SCALED, bool CORR> static inline V exp_body(V t, V err, __mmask8 live) {
         typedef ExpF64 C;
-        const __mmask8 keep = _mm512_cmp_pd_mask(t, _mm512_set1_pd(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
+        constexpr T s = SCALED ? C::sum_factor : T(1);
+        const V lowest = _mm512_set1_pd(SCALED ? C::lowest_scaled : C::lowest);
+        const __mmask8 keep = SCALED ? _mm512_mask_cmp_pd_mask(live, t, lowest, _CMP_NLT_UQ) : _mm512_cmp_pd_mask(t, lowest, _CMP_NLT_UQ);
         V k = _mm512_sub_pd(_mm512_fmadd_pd(t, _mm512_set1_pd(C::log2e), _mm512_set1_pd(C::round_magic)),
                             _mm512_set1_pd(C::round_magic));
         V r = _mm512_fnmadd_pd(k, _mm512_set1_pd(C::ln2_hi), t);
         r = _mm512_fnmadd_pd(k, _mm512_set1_pd(C::ln2_lo), r);
-        V p = _mm512_fmadd_pd(_mm512_set1_pd(C::c11), r, _mm512_set1_pd(C::c10));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c9));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c8));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c7));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c6));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c5));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c4));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c3));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c2));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c1));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+        V p = _mm512_fmadd_pd(_mm512_set1_pd(C::c11 * s), r, _mm512_set1_pd(C::c10 * s));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c9 * s));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c8 * s));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c7 * s));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c6 * s));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c5 * s));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c4 * s));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c3 * s));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c2 * s));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C::c1 * s));
+        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(s));
         if (CORR) p = _mm512_fmadd_pd(p, err, p);
-        if (SCALED) k = _mm512_add_pd(k, _mm512_set1_pd(C::sum_scale));
         return _mm512_maskz_scalef_pd(keep, p, k);
     }
 };

@@ -29,18 +29,12 @@ template <class Tp, class Bits, class C> struct VecGeneric {
     static inline V mul(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] *= b.v[i]; return a; }
     static inline V max(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return a; }
     static inline V fmadd(V a, V b, V c) { for (int i = 0; i < W; ++i) a.v[i] = a.v[i] * b.v[i] + c.v[i]; return a; }
-    static inline V zero_where_eq(V e, V x, V m) {
-        for (int i = 0; i < W; ++i) e.v[i] = x.v[i] == m.v[i] ? T(0) : e.v[i];
-        return e;
-    }
-    static inline V one_where_eq(V x, V m) {
-        V r; for (int i = 0; i < W; ++i) r.v[i] = x.v[i] == m.v[i] ? T(1) : T(0); return r;
-    }
-    static inline int64_t count_eq(V x, V m) {
-        int64_t c = 0; for (int i = 0; i < W; ++i) c += x.v[i] == m.v[i]; return c;
-    }
     /* where= masks: one byte per element, nonzero = take part. */
     struct M { bool b[W]; };
+    /* Lanes where x == m (never for NaN), their count, and c + 1 there. */
+    static inline M eq_mask(V x, V m) { M e; for (int i = 0; i < W; ++i) e.b[i] = x.v[i] == m.v[i]; return e; }
+    static inline int64_t count(M e) { int64_t c = 0; for (int i = 0; i < W; ++i) c += e.b[i]; return c; }
+    static inline V add_one(V c, M e) { for (int i = 0; i < W; ++i) c.v[i] += e.b[i] ? T(1) : T(0); return c; }
     static inline M mask_load(const uint8_t *w) { M m; for (int i = 0; i < W; ++i) m.b[i] = w[i] != 0; return m; }
     static inline M mask_load_part(const uint8_t *w, int64_t n) {
         M m; for (int i = 0; i < W; ++i) m.b[i] = i < n && w[i] != 0; return m;
@@ -81,13 +75,14 @@ template <class Tp, class Bits, class C> struct VecGeneric {
         T k1 = k > C::k_normal ? k : C::k_normal;
         return p * pow2(k1) * pow2(k - k1);
     }
-    template <bool SCALED = false> static inline V exp_nonpos(V t) {
-        for (int i = 0; i < W; ++i) t.v[i] = exp1<SCALED>(t.v[i]);
+    static inline V exp_nonpos(V t) {
+        for (int i = 0; i < W; ++i) t.v[i] = exp1<false>(t.v[i]);
         return t;
     }
-    /* exp(t) * 2^sum_scale * (1 + err) (err is NaN only where t is -inf or NaN) */
-    static inline V exp_scaled_corr(V t, V err) {
-        for (int i = 0; i < W; ++i) t.v[i] = exp1<true, true>(t.v[i], err.v[i]);
+    /* A term of the log1p sums: exp(t) * 2^sum_scale, times (1 + err) with CORR
+     * (err is NaN only where t is -inf or NaN), and 0 where eq is set. */
+    template <bool CORR> static inline V exp_term(V t, V err, M eq) {
+        for (int i = 0; i < W; ++i) t.v[i] = eq.b[i] ? T(0) : exp1<true, CORR>(t.v[i], err.v[i]);
         return t;
     }
 };
