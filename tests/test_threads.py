@@ -16,7 +16,7 @@ import pytest
 
 import fastsoftmax
 from fastsoftmax import _core
-from _helpers import OPS, call, check, same_bits
+from _helpers import OPS, call, check, same_bits, same_but_nan_payloads
 
 BIG_ROW = 3_000_000
 
@@ -114,6 +114,30 @@ def test_special_values_in_parallel(isa, op, rng, threads):
         check(op, y, x)
         y1 = threads(lambda: call(op, x[1]))  # one row holding +inf: split across threads
         check(op, y1, x[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op", OPS)
+def test_mixed_nan_sources_at_1_and_2_threads(isa, op, rng):
+    """Slices holding an input NaN beside +inf (whose inf - inf is another NaN)
+    or beside all -inf: NaN in the same places and every other value the same
+    bits at 1 and 2 threads, on every plan; only the NaNs' sign and payload may
+    differ (README, Accuracy)."""
+    for dtype in (np.float32, np.float64):
+        for name, x, axis in plans(dtype, rng):
+            v = np.moveaxis(x, axis, -1)  # a view: x keeps its layout, so its plan
+            n, outer = v.shape[-1], v.shape[:-1]
+            first, mid, last = (np.unravel_index(i, outer) for i in (0, v[..., 0].size // 2, v[..., 0].size - 1))
+            v[first + ([1, n // 2],)] = [np.nan, np.inf]
+            v[last + ([0, n - 1],)] = [np.inf, -np.nan]
+            v[mid] = -np.inf
+            v[mid + (n // 3,)] = np.nan
+            with fastsoftmax.num_threads(1):
+                y1 = call(op, x, axis)
+            with fastsoftmax.num_threads(2):
+                y2 = call(op, x, axis)
+            assert same_but_nan_payloads(y1, y2), name
+            check(op, y2, x, axis)
 
 
 @pytest.mark.slow
