@@ -120,3 +120,68 @@ def test_pipelined_rows_with_streaming_stores(isa, op, rng, threads):
     assert same_bits(got[:5], call(op, x[:5]))  # short: plain stores
     check(op, got[:50], x[:50])
 
+
+
+def out_along_axis(shape, axis, dtype):
+    """An out= of `shape` whose unit stride runs along `axis` (x.T into a C-ordered array, say)."""
+    order = [d for d in range(len(shape)) if d != axis] + [axis]
+    return np.empty([shape[d] for d in order], dtype).transpose(np.argsort(order))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_columns_into_an_out_contiguous_along_the_axis(isa, op, dtype, rng, threads):
+    """x read in columns, y written along the axis: the tiles are computed into a
+    buffer and written out slice by slice (driver.cpp, ColumnTile ytrans), with
+    the bits of the same columns written straight into a like-ordered out: short
+    and tall columns, a middle axis, a mask along the axis, ragged tiles."""
+    tall = 512 * 1024 // 64 // max(np.dtype(dtype).itemsize, 4) + 3  # past COL_SHORT_BYTES: blocked sweeps
+    for shape, axis in [((300, 77), 0), ((tall, 45), 0), ((5, 301, 33), 1), ((tall, 3, 17), 0)]:
+        x = (rng.standard_normal(shape) * 4).astype(dtype)
+        x.reshape(-1)[::97] = -np.inf
+        for where in (None, rng.random(shape) < 0.9):
+            kw = {} if where is None else {"where": where}
+            like_x = np.empty_like(x)
+            call(op, x, axis, out=like_x, **kw)
+
+            def into():
+                out = out_along_axis(shape, axis, dtype)
+                assert out.strides[axis] == out.itemsize
+                r = call(op, x, axis, out=out, **kw)
+                assert r is out
+                return out
+            got = threads(into)
+            assert same_bits(got, like_x), (shape, axis, where is None)
+            if where is None and dtype != np.float16:
+                check(op, got, x, axis)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_rows_into_an_out_contiguous_across_them(isa, op, dtype, rng, threads):
+    """x in rows, y contiguous across the rows (a C-ordered x into an F-ordered
+    out=): runs of rows are computed into a buffer and written out one position
+    of the axis at a time (driver.cpp, run_rows ytrans), with the bits of the
+    same rows written into a C-ordered out: short rows, rows of exactly 8
+    vectors, long ones, runs cut by the batch and by an outer dimension. Rows
+    that go slice by slice (another strided out, a strided x) get those bits
+    too: short ones take the small-row kernel there as well."""
+    for shape in [(37, 10), (300, 128), (300, 129), (513, 64), (3, 1000), (1, 4099), (2, 300, 33)]:
+        x = (rng.standard_normal(shape) * 4).astype(dtype)
+        x.reshape(-1)[::89] = -np.inf
+        expected = call(op, x)
+
+        def into():
+            out = np.empty(shape[::-1], dtype).T  # unit stride across the rows
+            assert call(op, x, out=out) is out
+            return out
+        got = threads(into)
+        assert same_bits(got, expected), shape
+        check(op, got, x)
+        strided = np.repeat(x, 2, axis=-1)[..., ::2]  # the same rows gathered: the same bits too
+        assert same_bits(call(op, strided), expected), shape
+    x = (rng.standard_normal((40, 70)) * 4).astype(dtype)  # with a mask: the slice-by-slice path
+    mask = rng.random(x.shape) < 0.8
+    out = np.empty(x.shape[::-1], dtype).T
+    call(op, x, out=out, where=mask)
+    assert same_bits(out, call(op, x, where=mask))
