@@ -221,6 +221,35 @@ def test_mixed_layouts_gather(isa, threads, op, axis, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", ["softmax_backward", "log_softmax_backward"])
+def test_mixed_layouts_in_runs_of_rows(isa, threads, op, dtype, rng):
+    """y, g or dx contiguous across the slices and strided along the axis
+    (a transposed g, an F-ordered out= beside C-ordered y and g, and the
+    reverse): runs of rows are copied through buffers (backward.cpp,
+    run_rows), with the bits of the same rows laid out along the axis."""
+    def along_axis(a, axis):  # the same values, contiguous along axis
+        return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, axis, -1)), -1, axis)
+
+    def other(a):  # the same values, the other order
+        return np.asfortranarray(a) if a.flags.c_contiguous else np.ascontiguousarray(a)
+    for shape, axis in [((300, 77), -1), ((300, 77), 0), ((1000, 9), -1), ((5, 260, 33), -1), ((40, 4099), -1)]:
+        y, g = inputs(op, shape, axis, dtype, rng)
+        fn = getattr(fastsoftmax, op)
+        yr, gr = along_axis(y, axis), along_axis(g, axis)
+        expected = fn(yr, gr, axis)
+        for yy, gg, out_order in [(yr, other(gr), None), (other(yr), gr, None), (yr, gr, "other")]:
+            def call():
+                if out_order is None:
+                    return fn(yy, gg, axis)
+                out = other(np.zeros_like(expected))
+                assert fn(yy, gg, axis, out=out) is out
+                return out
+            got = threads(call)
+            assert same_bits(got, expected), (shape, axis, out_order)
+        check(op, expected, y, g, axis)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape,axis", [((3000, 64), 0), ((500, 2500), 0), ((4100, 20), 0), ((7, 300, 33), 1),
                                         ((2, 9000, 24), 1), ((9000, 16), 0), ((13000, 5), 0), ((8193, 40), 0)])
 def test_columns_threads_bit_identical(isa, dtype, shape, axis, rng):
