@@ -799,7 +799,16 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
             for (int64_t c = 0; c < w; ++c) {
                 YS *d = y + c * ys_inner + r0;
                 const T *s = xbuf + c;
-                for (int64_t r = 0; r < len; ++r) d[r] = P::C::out(s[r * pitch]);
+                if constexpr (DIRECT) {
+                    for (int64_t r = 0; r < len; ++r) d[r] = s[r * pitch];
+                } else {  /* converted: a contiguous piece, then the vector conversion */
+                    T col[512];
+                    for (int64_t r0c = 0; r0c < len; r0c += 512) {
+                        const int64_t m = len - r0c < 512 ? len - r0c : 512;
+                        for (int64_t r = 0; r < m; ++r) col[r] = s[(r0c + r) * pitch];
+                        p.scatter(col, m, d + r0c, 1);
+                    }
+                }
             }
             return;
         }
