@@ -514,7 +514,7 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
          * C-ordered out: every element a page apart. The padded pitch keeps a
          * column of buf out of one L1 set. */
         const bool ytrans = DIRECT && p.xsn == 1 && p.op != FS_LOGSUMEXP && p.ysn != 1 && !p.long_slices &&
-                            !p.masked && o.nd >= 1 && o.ys[o.nd - 1] == 1;
+                            o.nd >= 1 && o.ys[o.nd - 1] == 1;
         const int64_t yt_pitch = p.n + 64 / (int64_t)sizeof(T);
         int64_t yt_rows = 1024 * 1024 / (int64_t)sizeof(T) / yt_pitch / 16 * 16;  /* buf fills L2: (4096, 4096) 17 -> 15 ms against 256 KiB */
         yt_rows = yt_rows < 16 ? 16 : yt_rows > 256 ? 256 : yt_rows;
@@ -556,17 +556,29 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
                             const int64_t left = o.shape[d] - it.idx[d];
                             int64_t cnt = hi - lo < left ? hi - lo : left;
                             cnt = cnt < yt_rows ? cnt : yt_rows;
-                            if (p.n < p.k->small_max)
-                                p.k->small_rows(p.op, x + it.xoff, o.xs[d], buf, yt_pitch, p.n, cnt);
-                            else
-                                p.k->rows(p.op, x + it.xoff, o.xs[d], buf, yt_pitch, p.n, cnt, 0, far, nullptr);
                             YS *yr = y + it.yoff;
+                            if (!p.masked) {
+                                if (p.n < p.k->small_max)
+                                    p.k->small_rows(p.op, x + it.xoff, o.xs[d], buf, yt_pitch, p.n, cnt);
+                                else
+                                    p.k->rows(p.op, x + it.xoff, o.xs[d], buf, yt_pitch, p.n, cnt, 0, far, nullptr);
+                                for (int64_t j = 0; j < cnt; ++j) it.next();
+                            } else {  /* row by row, as the loop below: a row with nothing taking part is 0 / -inf */
+                                for (int64_t j = 0; j < cnt; ++j, it.next()) {
+                                    const uint8_t *wr = w + it.woff;
+                                    T *br = buf + j * yt_pitch;
+                                    /* (a slice masked out whole is not written through y's stride, only here) */
+                                    if ((p.wsn != 0 || *wr) && p.slice_mask(wr, y + it.yoff, wbuf, p.n))
+                                        p.short_contiguous_w(x + it.xoff, wr, br);
+                                    else
+                                        for (int64_t i = 0; i < p.n; ++i) br[i] = p.op == FS_SOFTMAX ? T(0) : -__builtin_inf();
+                                }
+                            }
                             for (int64_t j = 0; j < p.n; ++j) {
                                 YS *dst = yr + j * p.ysn;
                                 const T *src = buf + j;
                                 for (int64_t b = 0; b < cnt; ++b) dst[b] = src[b * yt_pitch];
                             }
-                            for (int64_t j = 0; j < cnt; ++j) it.next();
                             lo += cnt;
                         }
                     }

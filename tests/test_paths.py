@@ -180,8 +180,11 @@ def test_rows_into_an_out_contiguous_across_them(isa, op, dtype, rng, threads):
         check(op, got, x)
         strided = np.repeat(x, 2, axis=-1)[..., ::2]  # the same rows gathered: the same bits too
         assert same_bits(call(op, strided), expected), shape
-    x = (rng.standard_normal((40, 70)) * 4).astype(dtype)  # with a mask: the slice-by-slice path
-    mask = rng.random(x.shape) < 0.8
-    out = np.empty(x.shape[::-1], dtype).T
-    call(op, x, out=out, where=mask)
-    assert same_bits(out, call(op, x, where=mask))
+    for n in (70, 128, 300):  # with masks: row by row into the buffer
+        x = (rng.standard_normal((300, n)) * 4).astype(dtype)
+        per_slice = (np.arange(300) % 3 > 0)[:, None]  # some rows masked out whole
+        full = rng.random(x.shape) < 0.8
+        for mask in (full, np.asfortranarray(full), per_slice):
+            out = np.empty(x.shape[::-1], dtype).T
+            threads(lambda: call(op, x, out=out, where=mask))
+            assert same_bits(out, call(op, x, where=mask)), (n, mask.shape)
