@@ -513,7 +513,7 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
          * the strided y, (4096, 4096) float32 took 155 ms against 3.4 ms into a
          * C-ordered out: every element a page apart. The padded pitch keeps a
          * column of buf out of one L1 set. */
-        const bool ytrans = DIRECT && p.xsn == 1 && p.op != FS_LOGSUMEXP && p.ysn != 1 && !p.long_slices &&
+        const bool ytrans = p.xsn == 1 && p.op != FS_LOGSUMEXP && p.ysn != 1 && !p.long_slices &&
                             o.nd >= 1 && o.ys[o.nd - 1] == 1;
         const int64_t yt_pitch = p.n + 64 / (int64_t)sizeof(T);
         int64_t yt_rows = 1024 * 1024 / (int64_t)sizeof(T) / yt_pitch / 16 * 16;  /* buf fills L2: (4096, 4096) 17 -> 15 ms against 256 KiB */
@@ -549,39 +549,60 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
                 thread_range(o.count, &lo, &hi);
                 Odometer it;
                 it.start(&o, lo);
-                if constexpr (DIRECT) {
-                    if (ytrans) {  /* the kernels the rows would run into a like-ordered out, into buf */
-                        const int d = o.nd - 1;
-                        while (lo < hi) {
-                            const int64_t left = o.shape[d] - it.idx[d];
-                            int64_t cnt = hi - lo < left ? hi - lo : left;
-                            cnt = cnt < yt_rows ? cnt : yt_rows;
-                            YS *yr = y + it.yoff;
+                if (ytrans) {  /* the kernels the rows would run into a like-ordered out, into buf */
+                    const int d = o.nd - 1;
+                    while (lo < hi) {
+                        const int64_t left = o.shape[d] - it.idx[d];
+                        int64_t cnt = hi - lo < left ? hi - lo : left;
+                        cnt = cnt < yt_rows ? cnt : yt_rows;
+                        YS *yr = y + it.yoff;
+                        bool done = false;
+                        if constexpr (DIRECT) {
                             if (!p.masked) {
                                 if (p.n < p.k->small_max)
                                     p.k->small_rows(p.op, x + it.xoff, o.xs[d], buf, yt_pitch, p.n, cnt);
                                 else
                                     p.k->rows(p.op, x + it.xoff, o.xs[d], buf, yt_pitch, p.n, cnt, 0, far, nullptr);
                                 for (int64_t j = 0; j < cnt; ++j) it.next();
-                            } else {  /* row by row, as the loop below: a row with nothing taking part is 0 / -inf */
-                                for (int64_t j = 0; j < cnt; ++j, it.next()) {
-                                    const uint8_t *wr = w + it.woff;
-                                    T *br = buf + j * yt_pitch;
-                                    /* (a slice masked out whole is not written through y's stride, only here) */
-                                    if ((p.wsn != 0 || *wr) && p.slice_mask(wr, y + it.yoff, wbuf, p.n))
+                                done = true;
+                            }
+                        } else if (small_cvt) {  /* converted into buf, then small_rows in place, as small_cvt */
+                            for (int64_t j = 0; j < cnt; ++j, it.next()) p.gather(x + it.xoff, 1, p.n, buf + j * yt_pitch);
+                            p.k->small_rows(p.op, buf, yt_pitch, buf, yt_pitch, p.n, cnt);
+                            done = true;
+                        }
+                        if (!done) {  /* row by row, as the loop below: a row with nothing taking part is 0 / -inf */
+                            for (int64_t j = 0; j < cnt; ++j, it.next()) {
+                                const uint8_t *wr = w + it.woff;
+                                T *br = buf + j * yt_pitch;
+                                /* (a slice masked out whole is not written through y's stride, only here) */
+                                if ((!p.masked || p.wsn != 0 || *wr) && p.slice_mask(wr, y + it.yoff, wbuf, p.n)) {
+                                    if constexpr (DIRECT) {
                                         p.short_contiguous_w(x + it.xoff, wr, br);
-                                    else
-                                        for (int64_t i = 0; i < p.n; ++i) br[i] = p.op == FS_SOFTMAX ? T(0) : -__builtin_inf();
+                                    } else {
+                                        p.gather(x + it.xoff, 1, p.n, br);
+                                        p.short_contiguous_w(br, wr, br);
+                                    }
+                                } else {
+                                    for (int64_t i = 0; i < p.n; ++i) br[i] = p.op == FS_SOFTMAX ? T(0) : -__builtin_inf();
                                 }
                             }
-                            for (int64_t j = 0; j < p.n; ++j) {
-                                YS *dst = yr + j * p.ysn;
-                                const T *src = buf + j;
-                                for (int64_t b = 0; b < cnt; ++b) dst[b] = src[b * yt_pitch];
-                            }
-                            lo += cnt;
                         }
+                        for (int64_t j = 0; j < p.n; ++j) {
+                            YS *dst = yr + j * p.ysn;
+                            const T *src = buf + j;
+                            if constexpr (DIRECT) {
+                                for (int64_t b = 0; b < cnt; ++b) dst[b] = src[b * yt_pitch];
+                            } else {  /* a contiguous piece, then the vector conversion */
+                                T piece[256];
+                                for (int64_t b = 0; b < cnt; ++b) piece[b] = src[b * yt_pitch];
+                                p.scatter(piece, cnt, dst, 1);
+                            }
+                        }
+                        lo += cnt;
                     }
+                }
+                if constexpr (DIRECT) {
                     if (small && o.nd <= 1 && (!p.masked || p.wsn == 1)) {  /* evenly spaced short rows: one kernel call */
                         const int64_t xs = o.nd ? o.xs[0] : 0, ys = o.nd ? o.ys[0] : 0;
                         if (p.masked) {

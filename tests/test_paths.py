@@ -156,16 +156,17 @@ def test_columns_into_an_out_contiguous_along_the_axis(isa, op, dtype, rng, thre
                 check(op, got, x, axis)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
 def test_rows_into_an_out_contiguous_across_them(isa, op, dtype, rng, threads):
     """x in rows, y contiguous across the rows (a C-ordered x into an F-ordered
     out=): runs of rows are computed into a buffer and written out one position
     of the axis at a time (driver.cpp, run_rows ytrans), with the bits of the
     same rows written into a C-ordered out: short rows, rows of exactly 8
-    vectors, long ones, runs cut by the batch and by an outer dimension. Rows
-    that go slice by slice (another strided out, a strided x) get those bits
-    too: short ones take the small-row kernel there as well."""
+    vectors, long ones, runs cut by the batch and by an outer dimension;
+    float16 read into float32 and converted on the way out. Rows that go
+    slice by slice (another strided out, a strided x) get those bits too:
+    short ones take the small-row kernel there as well."""
     for shape in [(37, 10), (300, 128), (300, 129), (513, 64), (3, 1000), (1, 4099), (2, 300, 33)]:
         x = (rng.standard_normal(shape) * 4).astype(dtype)
         x.reshape(-1)[::89] = -np.inf
@@ -177,7 +178,8 @@ def test_rows_into_an_out_contiguous_across_them(isa, op, dtype, rng, threads):
             return out
         got = threads(into)
         assert same_bits(got, expected), shape
-        check(op, got, x)
+        if dtype != np.float16:  # (computed in float32: tests/test_half.py)
+            check(op, got, x)
         strided = np.repeat(x, 2, axis=-1)[..., ::2]  # the same rows gathered: the same bits too
         assert same_bits(call(op, strided), expected), shape
     for n in (70, 128, 300):  # with masks: row by row into the buffer
