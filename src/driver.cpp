@@ -339,6 +339,22 @@ template <class T, class XS = T, class YS = T> struct Plan {
         }
     }
 
+    /* dst[r] = src[r * pitch], r < len: one column of a buffer written out as
+     * a contiguous run of y (the mixed-layout plans); converted through a
+     * contiguous piece and the vector conversion. */
+    void write_column(const T *src, int64_t pitch, int64_t len, YS *dst) const {
+        if constexpr (DIRECT) {
+            for (int64_t r = 0; r < len; ++r) dst[r] = src[r * pitch];
+        } else {
+            T piece[512];
+            for (int64_t r0 = 0; r0 < len; r0 += 512) {
+                const int64_t m = len - r0 < 512 ? len - r0 : 512;
+                for (int64_t r = 0; r < m; ++r) piece[r] = src[(r0 + r) * pitch];
+                scatter(piece, m, dst + r0, 1);
+            }
+        }
+    }
+
     /* One short slice with any strides; buf holds n elements. w: the slice's
      * mask, contiguous (see slice_mask), or null. */
     void short_slice(const XS *x, const uint8_t *w, YS *y, T *buf, const XS *next = nullptr) const {
@@ -588,17 +604,7 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
                                 }
                             }
                         }
-                        for (int64_t j = 0; j < p.n; ++j) {
-                            YS *dst = yr + j * p.ysn;
-                            const T *src = buf + j;
-                            if constexpr (DIRECT) {
-                                for (int64_t b = 0; b < cnt; ++b) dst[b] = src[b * yt_pitch];
-                            } else {  /* a contiguous piece, then the vector conversion */
-                                T piece[256];
-                                for (int64_t b = 0; b < cnt; ++b) piece[b] = src[b * yt_pitch];
-                                p.scatter(piece, cnt, dst, 1);
-                            }
-                        }
+                        for (int64_t j = 0; j < p.n; ++j) p.write_column(buf + j, yt_pitch, cnt, yr + j * p.ysn);
                         lo += cnt;
                     }
                 }
@@ -828,21 +834,7 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
     }
     static void rows_flush(const P &p, YS *y, int64_t r0, int64_t len, int64_t w, int64_t ys_inner, const T *xbuf) {
         if (p.ytrans) {  /* p.ysn == 1 */
-            const int64_t pitch = w + YPAD;
-            for (int64_t c = 0; c < w; ++c) {
-                YS *d = y + c * ys_inner + r0;
-                const T *s = xbuf + c;
-                if constexpr (DIRECT) {
-                    for (int64_t r = 0; r < len; ++r) d[r] = s[r * pitch];
-                } else {  /* converted: a contiguous piece, then the vector conversion */
-                    T col[512];
-                    for (int64_t r0c = 0; r0c < len; r0c += 512) {
-                        const int64_t m = len - r0c < 512 ? len - r0c : 512;
-                        for (int64_t r = 0; r < m; ++r) col[r] = s[(r0c + r) * pitch];
-                        p.scatter(col, m, d + r0c, 1);
-                    }
-                }
-            }
+            for (int64_t c = 0; c < w; ++c) p.write_column(xbuf + c, w + YPAD, len, y + c * ys_inner + r0);
             return;
         }
         if constexpr (!DIRECT) {
