@@ -30,6 +30,11 @@ CXX_FLAGS = ["-std=c++17", "-fno-exceptions", "-fno-rtti"]
 # -ffp-contract=off: arithmetic as written (explicit fmadd only), so that code
 # paths sharing a sweep, and inlining choices, cannot round differently.
 COMMON_FLAGS = ["-O3", "-fvisibility=hidden", "-fno-math-errno", "-ffp-contract=off"]
+# Our own C++ (src/) does not rely on signed wrap-around, which Python's CFLAGS
+# ask for (-fwrapv) for CPython's sake: without it GCC's loop analysis held
+# back the logsumexp row sweep, AVX2 (8, 32000) float32 180 -> 150 us. The
+# Cython module keeps Python's flags. (UBSan now also checks signed overflow.)
+SRC_FLAGS = ["-fno-wrapv"]
 
 
 SANITIZERS = ("address", "undefined")
@@ -84,6 +89,8 @@ class BuildExt(build_ext):
             flags = list(extra_postargs) + COMMON_FLAGS + (["-fopenmp"] if omp else [])
             if src.endswith(".cpp"):
                 flags += CXX_FLAGS
+            if os.path.basename(os.path.dirname(os.path.abspath(src))) == "src":
+                flags += SRC_FLAGS
             flags += TIER_FLAGS.get(os.path.basename(src), [])
             flags += san_compile  # last: its -O1 replaces -O3
             return original(obj, src, ext, cc_args, flags, pp_opts)

@@ -17,8 +17,9 @@
  *   float32, degree 6:  approximation error 3.9e-9  (0.03 eps)
  *   float64, degree 11: approximation error 1.8e-17 (0.08 eps)
  * Measured whole exp (tests/test_exp.py, 1.8M points over [lowest, 0]):
- *   max 1.17 ULP (float32) / 1.27 ULP (float64) with FMA (AVX2, AVX-512),
- *   1.42 / 1.53 ULP generic (no FMA); mean 0.27-0.29 ULP.
+ *   max 1.17 ULP (float32) / 1.27 ULP (float64) AVX-512 (Horner),
+ *   1.13 / 1.25 ULP AVX2 (the same polynomials, evaluated partly in pairs:
+ *   vec_avx2.hpp), 1.42 / 1.53 ULP generic (no FMA); mean 0.27-0.29 ULP.
  *
  * Scaled variant (exp_term): exp(t) * 2^sum_scale, for the sums of
  * logsumexp and log_softmax. Their result is log1p(sum of the terms below the
@@ -27,6 +28,11 @@
  * sum_unscale in double, exactly). The SIMD tiers scale the polynomial's
  * coefficients by sum_factor = 2^sum_scale instead of adding sum_scale to k:
  * every step is scaled exactly, so the bits are the same, one add fewer.
+ *
+ * Fast path (tiers without a scaling instruction): for t >= fast_lowest every
+ * k is >= k_normal, so p * 2^k is normal and exact, and 2^k can be added to
+ * p's exponent field as an integer; the same bits as step 4. fast_lowest_scaled
+ * is the bound for the scaled terms (p carries 2^sum_scale).
  */
 #ifndef FS_EXP_CONSTANTS_HPP
 #define FS_EXP_CONSTANTS_HPP
@@ -49,6 +55,10 @@ struct ExpF32 {
     static constexpr float sum_scale = 64.0f;
     static constexpr float sum_factor = 0x1p64f;  /* 2^sum_scale */
     static constexpr float lowest_scaled = -148.0f;  /* exp(-148) * 2^64 < 2^-149 */
+    /* t >= -86.5: k >= round(-124.8) = -125 = k_normal; scaled: p * 2^64 * 2^k
+     * stays normal for k >= -188 = round(-130 * log2e) */
+    static constexpr float fast_lowest = -86.5f;
+    static constexpr float fast_lowest_scaled = -130.0f;
     static constexpr double sum_unscale = 0x1p-64;
 };
 
@@ -75,6 +85,10 @@ struct ExpF64 {
     static constexpr double sum_scale = 512.0;
     static constexpr double sum_factor = 0x1p512;  /* 2^sum_scale */
     static constexpr double lowest_scaled = -1100.0;  /* exp(-1100) * 2^512 < 2^-1074 */
+    /* t >= -707: k >= round(-1019.99) = -1020 >= k_normal; scaled: p * 2^512 * 2^k
+     * stays normal for k >= -1529 = round(-1060 * log2e) */
+    static constexpr double fast_lowest = -707.0;
+    static constexpr double fast_lowest_scaled = -1060.0;
     static constexpr double sum_unscale = 0x1p-512;
 };
 

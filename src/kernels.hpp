@@ -32,13 +32,15 @@ template <class K> struct Kernels {
      * (log_softmax, logsumexp) puts back the rounding error of x - m (2Sum:
      * x - m = t + err exactly; exp(t + err) ~ exp(t) * (1 + err)): log_softmax
      * of the max element is -log1p(sum of the others), so its relative accuracy
-     * rests on every other term's x - m. neg_m = -m. */
-    template <bool EXACT> static inline V term(V x, V m, V neg_m, typename K::M eq) {
-        const V t = K::sub(x, m);
-        if constexpr (!EXACT) return K::template exp_term<false>(t, t, eq);
+     * rests on every other term's x - m. t = x - m, neg_m = -m. FAST: the
+     * caller checked K::exp_fast_ok for t. */
+    template <bool EXACT, bool FAST = false> static inline V term(V x, V t, V neg_m, typename K::M eq) {
+        auto e = [&](V err) {
+            return FAST ? K::template exp_term_fast<EXACT>(t, err, eq) : K::template exp_term<EXACT>(t, err, eq);
+        };
+        if constexpr (!EXACT) return e(t);
         const V bp = K::sub(t, x);
-        const V err = K::add(K::sub(x, K::sub(t, bp)), K::sub(neg_m, bp));
-        return K::template exp_term<true>(t, err, eq);
+        return e(K::add(K::sub(x, K::sub(t, bp)), K::sub(neg_m, bp)));
     }
 
     /* Neumaier: the running sum keeps the low part that each add would lose. */
@@ -170,10 +172,18 @@ template <class K> struct Kernels {
         FS_BODY explicit ExpStoreSweep(T m) : acc(K::acc_zero()), vm(K::set1(m)) {}
         FS_BODY V four(const T *x, const uint8_t *w, int64_t j, T *y, const T *next) {  /* stored; their tree sum */
             prefetch(next ? next + j : nullptr);
-            V e0 = keep<MK>(w + j, W, K::exp_nonpos(K::sub(K::load(x + j), vm)), T(0));
-            V e1 = keep<MK>(w + j + W, W, K::exp_nonpos(K::sub(K::load(x + j + W), vm)), T(0));
-            V e2 = keep<MK>(w + j + 2 * W, W, K::exp_nonpos(K::sub(K::load(x + j + 2 * W), vm)), T(0));
-            V e3 = keep<MK>(w + j + 3 * W, W, K::exp_nonpos(K::sub(K::load(x + j + 3 * W), vm)), T(0));
+            const V t0 = K::sub(K::load(x + j), vm), t1 = K::sub(K::load(x + j + W), vm);
+            const V t2 = K::sub(K::load(x + j + 2 * W), vm), t3 = K::sub(K::load(x + j + 3 * W), vm);
+            V e0, e1, e2, e3;
+            if (K::template exp_fast_ok<false>(t0, t1, t2, t3)) {  /* one test for four vectors */
+                e0 = K::exp_fast(t0), e1 = K::exp_fast(t1), e2 = K::exp_fast(t2), e3 = K::exp_fast(t3);
+            } else {
+                e0 = K::exp_nonpos(t0), e1 = K::exp_nonpos(t1), e2 = K::exp_nonpos(t2), e3 = K::exp_nonpos(t3);
+            }
+            e0 = keep<MK>(w + j, W, e0, T(0));
+            e1 = keep<MK>(w + j + W, W, e1, T(0));
+            e2 = keep<MK>(w + j + 2 * W, W, e2, T(0));
+            e3 = keep<MK>(w + j + 3 * W, W, e3, T(0));
             K::store(y + j, e0);
             K::store(y + j + W, e1);
             K::store(y + j + 2 * W, e2);
@@ -223,15 +233,27 @@ template <class K> struct Kernels {
         const V vm, nm;
         int64_t cnt;
         FS_BODY explicit SumExclSweep(T m) : acc(K::acc_zero()), vm(K::set1(m)), nm(K::set1(-m)), cnt(0) {}
-        FS_BODY V one(const T *x, const uint8_t *w, int64_t i, int64_t k) {
-            const V xv = ld(x + i, k, neg_inf());
+        template <bool FAST = false> FS_BODY V one(const uint8_t *w, int64_t i, int64_t k, V xv, V t) {
             const typename K::M eq = K::eq_mask(keep<MK>(w + i, k, xv, T(__builtin_nan(""))), vm);
             cnt += K::count(eq);
-            return keep<MK>(w + i, k, term<EXACT>(xv, vm, nm, eq), T(0));
+            return keep<MK>(w + i, k, term<EXACT, FAST>(xv, t, nm, eq), T(0));
+        }
+        FS_BODY V one(const T *x, const uint8_t *w, int64_t i, int64_t k) {
+            const V xv = ld(x + i, k, neg_inf());
+            return one(w, i, k, xv, K::sub(xv, vm));
         }
         FS_BODY void four(const T *x, const uint8_t *w, int64_t i, const T *next) {
             prefetch(next ? next + i : nullptr);
-            V e0 = one(x, w, i, W), e1 = one(x, w, i + W, W), e2 = one(x, w, i + 2 * W, W), e3 = one(x, w, i + 3 * W, W);
+            const V x0 = K::load(x + i), x1 = K::load(x + i + W), x2 = K::load(x + i + 2 * W), x3 = K::load(x + i + 3 * W);
+            const V t0 = K::sub(x0, vm), t1 = K::sub(x1, vm), t2 = K::sub(x2, vm), t3 = K::sub(x3, vm);
+            V e0, e1, e2, e3;
+            if (K::template exp_fast_ok<true>(t0, t1, t2, t3)) {  /* one test for four vectors */
+                e0 = one<true>(w, i, W, x0, t0), e1 = one<true>(w, i + W, W, x1, t1);
+                e2 = one<true>(w, i + 2 * W, W, x2, t2), e3 = one<true>(w, i + 3 * W, W, x3, t3);
+            } else {
+                e0 = one(w, i, W, x0, t0), e1 = one(w, i + W, W, x1, t1);
+                e2 = one(w, i + 2 * W, W, x2, t2), e3 = one(w, i + 3 * W, W, x3, t3);
+            }
             K::acc_add(acc, K::add(K::add(e0, e1), K::add(e2, e3)));
         }
         FS_BODY double finish(const T *x, const uint8_t *w, int64_t i, int64_t n, const T *next, double *count) {
@@ -630,7 +652,7 @@ template <class K> struct Kernels {
                 int64_t c = 0;
                 for (int i = 0; i < NV; ++i) {
                     const typename K::M eq = K::eq_mask(kp(wk, i, v[i], T(__builtin_nan(""))), mv);
-                    e[i] = kp(wk, i, term<true>(v[i], mv, neg_m, eq), T(0));
+                    e[i] = kp(wk, i, term<true>(v[i], K::sub(v[i], mv), neg_m, eq), T(0));
                     c += K::count(eq);
                 }
                 ms[g] = m;
@@ -876,7 +898,7 @@ template <class K> struct Kernels {
             const uint8_t *mr = mk + r * pk + c;
             const typename K::M eq = K::eq_mask(keep<MK>(mr, k, xv, T(__builtin_nan(""))), mv);
             cnt = K::add_one(cnt, eq);
-            return keep<MK>(mr, k, term<EXACT>(xv, mv, K::sub(K::set1(T(0)), mv), eq), T(0));
+            return keep<MK>(mr, k, term<EXACT>(xv, K::sub(xv, mv), K::sub(K::set1(T(0)), mv), eq), T(0));
         }, next, pk);
     }
 

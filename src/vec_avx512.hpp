@@ -81,6 +81,10 @@ struct VecF32 {
      * 0 where eq is set (x == max, counted apart). eq joins the mask that keeps
      * the lanes that round to 0 out of vscalef: no blend. */
     template <bool CORR> static inline V exp_term(V t, V err, __mmask16 eq) { return exp_body<true, CORR>(t, err, (__mmask16)~eq); }
+    /* vscalef covers every range in one instruction: no separate fast path */
+    template <bool SCALED> static inline bool exp_fast_ok(V, V, V, V) { return true; }
+    static inline V exp_fast(V t) { return exp_nonpos(t); }
+    template <bool CORR> static inline V exp_term_fast(V t, V err, __mmask16 eq) { return exp_term<CORR>(t, err, eq); }
     /* live (SCALED only): the lanes to compute, others give 0. SCALED: the polynomial's
      * coefficients carry 2^sum_scale, an exact scaling, which saves adding it to k. */
     template <bool SCALED, bool CORR> static inline V exp_body(V t, V err, __mmask16 live) {
@@ -170,6 +174,10 @@ struct VecF64 {
      * 0 where eq is set (x == max, counted apart). eq joins the mask that keeps
      * the lanes that round to 0 out of vscalef: no blend. */
     template <bool CORR> static inline V exp_term(V t, V err, __mmask8 eq) { return exp_body<true, CORR>(t, err, (__mmask8)~eq); }
+    /* vscalef covers every range in one instruction: no separate fast path */
+    template <bool SCALED> static inline bool exp_fast_ok(V, V, V, V) { return true; }
+    static inline V exp_fast(V t) { return exp_nonpos(t); }
+    template <bool CORR> static inline V exp_term_fast(V t, V err, __mmask8 eq) { return exp_term<CORR>(t, err, eq); }
     /* live (SCALED only): the lanes to compute, others give 0. SCALED: the polynomial's
      * coefficients carry 2^sum_scale, an exact scaling, which saves adding it to k. */
     template <bool SCALED, bool CORR> static inline V exp_body(V t, V err, __mmask8 live) {

@@ -85,6 +85,10 @@ template <class Tp, class Bits, class C> struct VecGeneric {
         for (int i = 0; i < W; ++i) t.v[i] = eq.b[i] ? T(0) : exp1<true, CORR>(t.v[i], err.v[i]);
         return t;
     }
+    /* one scalar exp per lane: no separate fast path */
+    template <bool SCALED> static inline bool exp_fast_ok(V, V, V, V) { return true; }
+    static inline V exp_fast(V t) { return exp_nonpos(t); }
+    template <bool CORR> static inline V exp_term_fast(V t, V err, M eq) { return exp_term<CORR>(t, err, eq); }
 };
 
 /* Constants without FMA: a short ln2_hi so that k * ln2_hi is exact. */

@@ -10,6 +10,7 @@ with FMA, 1.42 / 1.53 generic; mean 0.27-0.29 ULP.
 import numpy as np
 import pytest
 
+import fastsoftmax as fs
 from fastsoftmax import _core
 from _helpers import ulp_errors
 
@@ -64,3 +65,34 @@ def test_exp_every_tail(isa, dtype, n):
     y = _core.exp_nonpos(t)
     wide = np.float64 if dtype == np.float32 else np.longdouble
     assert float(np.max(ulp_errors(y, np.exp(t.astype(wide)), dtype))) <= (1.6 if isa == "generic" else 1.3)
+
+
+# Values of t = x - max whose exp (softmax) or scaled term (log_softmax,
+# logsumexp) is far too small to change a sum: "fast" ones still take the fast
+# path on tiers that have one (AVX2), "slow" ones need the general path (a
+# subnormal result, or a term below the fast bound).
+SMALL_T = {np.float32: {"softmax": (-60.0, -95.0), "log": (-100.0, -140.0)},
+           np.float64: {"softmax": (-300.0, -720.0), "log": (-500.0, -1080.0)}}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [7, 40, 1000, 40_000])
+def test_a_slow_lane_leaves_the_other_lanes_bits(isa, dtype, n, rng):
+    """The exp takes its fast path (2^k added to the exponent) only when a test
+    says every lane of the vector, or of four vectors at once in the row sweeps,
+    has a normal result; else the general path for all of them. Both must give
+    the same bits: one element whose tiny term forces the general path on its
+    neighbours (or -inf, a term of 0) leaves every other output bit-identical
+    to the same slice with a tiny term that keeps them on the fast path."""
+    x = rng.uniform(-4, 4, (3, n)).astype(dtype)
+    m = x.max(axis=-1)
+    j = n // 2
+    for op, key in ((fs.softmax, "softmax"), (fs.log_softmax, "log"), (fs.logsumexp, "log")):
+        outs = []
+        for t in SMALL_T[dtype][key] + (-np.inf,):
+            a = x.copy()
+            a[:, j] = m + dtype(t)
+            y = op(a, axis=-1)
+            outs.append(y if op is fs.logsumexp else np.delete(y, j, axis=-1))
+        for y in outs[1:]:
+            np.testing.assert_array_equal(outs[0].view(f"u{x.itemsize}"), y.view(f"u{x.itemsize}"), err_msg=op.__name__)
