@@ -34,11 +34,17 @@ template <class K> struct Kernels {
      * of the max element is -log1p(sum of the others), so its relative accuracy
      * rests on every other term's x - m. t = x - m, neg_m = -m. FAST: the
      * caller checked K::exp_fast_ok for t. */
-    template <bool EXACT, bool FAST = false> static inline V term(V x, V t, V neg_m, typename K::M eq) {
+    enum { TWO_SUM, X_LARGER, M_LARGER };  /* how term() gets err; the same value every way */
+    template <bool EXACT, bool FAST = false, int ERR = TWO_SUM>
+    static inline V term(V x, V t, V neg_m, typename K::M eq) {
         auto e = [&](V err) {
             return FAST ? K::template exp_term_fast<EXACT>(t, err, eq) : K::template exp_term<EXACT>(t, err, eq);
         };
         if constexpr (!EXACT) return e(t);
+        /* Fast2Sum, where the caller knows which operand is larger in magnitude:
+         * two operations instead of 2Sum's five, the same exact error */
+        if constexpr (ERR == X_LARGER) return e(K::sub(neg_m, K::sub(t, x)));
+        if constexpr (ERR == M_LARGER) return e(K::sub(x, K::sub(t, neg_m)));
         const V bp = K::sub(t, x);
         return e(K::add(K::sub(x, K::sub(t, bp)), K::sub(neg_m, bp)));
     }
@@ -232,11 +238,16 @@ template <class K> struct Kernels {
         typename K::Acc acc;
         const V vm, nm;
         int64_t cnt;
-        FS_BODY explicit SumExclSweep(T m) : acc(K::acc_zero()), vm(K::set1(m)), nm(K::set1(-m)), cnt(0) {}
-        template <bool FAST = false> FS_BODY V one(const uint8_t *w, int64_t i, int64_t k, V xv, V t) {
+        const bool m_nonpos;
+        FS_BODY explicit SumExclSweep(T m)
+            : acc(K::acc_zero()), vm(K::set1(m)), nm(K::set1(-m)), cnt(0), m_nonpos(m <= T(0)) {}
+        template <bool FAST = false, int ERR = TWO_SUM> FS_BODY V one(const uint8_t *w, int64_t i, int64_t k, V xv, V t) {
             const typename K::M eq = K::eq_mask(keep<MK>(w + i, k, xv, T(__builtin_nan(""))), vm);
             cnt += K::count(eq);
-            return keep<MK>(w + i, k, term<EXACT, FAST>(xv, t, nm, eq), T(0));
+            return keep<MK>(w + i, k, term<EXACT, FAST, ERR>(xv, t, nm, eq), T(0));
+        }
+        template <int ERR> FS_BODY void four_fast(const uint8_t *w, int64_t i, const V *xv, const V *t, V *e) {
+            for (int j = 0; j < 4; ++j) e[j] = one<true, ERR>(w, i + j * W, W, xv[j], t[j]);
         }
         FS_BODY V one(const T *x, const uint8_t *w, int64_t i, int64_t k) {
             const V xv = ld(x + i, k, neg_inf());
@@ -244,17 +255,18 @@ template <class K> struct Kernels {
         }
         FS_BODY void four(const T *x, const uint8_t *w, int64_t i, const T *next) {
             prefetch(next ? next + i : nullptr);
-            const V x0 = K::load(x + i), x1 = K::load(x + i + W), x2 = K::load(x + i + 2 * W), x3 = K::load(x + i + 3 * W);
-            const V t0 = K::sub(x0, vm), t1 = K::sub(x1, vm), t2 = K::sub(x2, vm), t3 = K::sub(x3, vm);
-            V e0, e1, e2, e3;
-            if (K::template exp_fast_ok<true>(t0, t1, t2, t3)) {  /* one test for four vectors */
-                e0 = one<true>(w, i, W, x0, t0), e1 = one<true>(w, i + W, W, x1, t1);
-                e2 = one<true>(w, i + 2 * W, W, x2, t2), e3 = one<true>(w, i + 3 * W, W, x3, t3);
+            const V xv[4] = {K::load(x + i), K::load(x + i + W), K::load(x + i + 2 * W), K::load(x + i + 3 * W)};
+            const V t[4] = {K::sub(xv[0], vm), K::sub(xv[1], vm), K::sub(xv[2], vm), K::sub(xv[3], vm)};
+            V e[4];
+            if (K::template exp_fast_ok<true>(t[0], t[1], t[2], t[3])) {  /* one test for four vectors */
+                /* x <= m: with m <= 0 every |x| >= |m|; else |m| >= |x| where x >= -m */
+                if (!EXACT || m_nonpos) four_fast<X_LARGER>(w, i, xv, t, e);
+                else if (K::all_ge(xv[0], xv[1], xv[2], xv[3], nm)) four_fast<M_LARGER>(w, i, xv, t, e);
+                else four_fast<TWO_SUM>(w, i, xv, t, e);
             } else {
-                e0 = one(w, i, W, x0, t0), e1 = one(w, i + W, W, x1, t1);
-                e2 = one(w, i + 2 * W, W, x2, t2), e3 = one(w, i + 3 * W, W, x3, t3);
+                for (int j = 0; j < 4; ++j) e[j] = one(w, i + j * W, W, xv[j], t[j]);
             }
-            K::acc_add(acc, K::add(K::add(e0, e1), K::add(e2, e3)));
+            K::acc_add(acc, K::add(K::add(e[0], e[1]), K::add(e[2], e[3])));
         }
         FS_BODY double finish(const T *x, const uint8_t *w, int64_t i, int64_t n, const T *next, double *count) {
             for (; i + 4 * W <= n; i += 4 * W) four(x, w, i, next);

@@ -68,6 +68,12 @@ struct VecF32 {
         return mask_widen(_mm_loadu_si128((const __m128i *)b));
     }
     static inline V select(M m, V a, V fill) { return _mm256_blendv_ps(fill, a, m); }
+    /* every lane of a, b, c, d >= lo (NaN: no) */
+    static inline bool all_ge(V a, V b, V c, V d, V lo) {
+        const V out = _mm256_or_ps(_mm256_or_ps(_mm256_cmp_ps(a, lo, _CMP_NGE_UQ), _mm256_cmp_ps(b, lo, _CMP_NGE_UQ)),
+                                   _mm256_or_ps(_mm256_cmp_ps(c, lo, _CMP_NGE_UQ), _mm256_cmp_ps(d, lo, _CMP_NGE_UQ)));
+        return _mm256_testz_ps(out, out);
+    }
     static inline T hmax(V v) {
         __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
         a = _mm_max_ps(a, _mm_movehl_ps(a, a));
@@ -233,6 +239,12 @@ struct VecF64 {
         return mask_widen(_mm_loadu_si128((const __m128i *)b));
     }
     static inline V select(M m, V a, V fill) { return _mm256_blendv_pd(fill, a, m); }
+    /* every lane of a, b, c, d >= lo (NaN: no) */
+    static inline bool all_ge(V a, V b, V c, V d, V lo) {
+        const V out = _mm256_or_pd(_mm256_or_pd(_mm256_cmp_pd(a, lo, _CMP_NGE_UQ), _mm256_cmp_pd(b, lo, _CMP_NGE_UQ)),
+                                   _mm256_or_pd(_mm256_cmp_pd(c, lo, _CMP_NGE_UQ), _mm256_cmp_pd(d, lo, _CMP_NGE_UQ)));
+        return _mm256_testz_pd(out, out);
+    }
     static inline T hmax(V v) {
         __m128d a = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
         a = _mm_max_sd(a, _mm_unpackhi_pd(a, a));

@@ -56,6 +56,11 @@ struct VecF32 {
         return _mm_test_epi8_mask(b, b);
     }
     static inline V select(M m, V a, V fill) { return _mm512_mask_mov_ps(fill, m, a); }
+    /* every lane of a, b, c, d >= lo (NaN: no) */
+    static inline bool all_ge(V a, V b, V c, V d, V lo) {
+        return (__mmask16)(_mm512_cmp_ps_mask(a, lo, _CMP_GE_OQ) & _mm512_cmp_ps_mask(b, lo, _CMP_GE_OQ) &
+                    _mm512_cmp_ps_mask(c, lo, _CMP_GE_OQ) & _mm512_cmp_ps_mask(d, lo, _CMP_GE_OQ)) == (__mmask16)~0u;
+    }
     /* Sum accumulator: double lanes (float32 terms add exactly enough in double). */
     struct Acc { __m512d lo, hi; };
     static inline Acc acc_zero() { return {_mm512_setzero_pd(), _mm512_setzero_pd()}; }
@@ -150,6 +155,11 @@ struct VecF64 {
         return (M)_mm_test_epi8_mask(b, b);
     }
     static inline V select(M m, V a, V fill) { return _mm512_mask_mov_pd(fill, m, a); }
+    /* every lane of a, b, c, d >= lo (NaN: no) */
+    static inline bool all_ge(V a, V b, V c, V d, V lo) {
+        return (__mmask8)(_mm512_cmp_pd_mask(a, lo, _CMP_GE_OQ) & _mm512_cmp_pd_mask(b, lo, _CMP_GE_OQ) &
+                    _mm512_cmp_pd_mask(c, lo, _CMP_GE_OQ) & _mm512_cmp_pd_mask(d, lo, _CMP_GE_OQ)) == (__mmask8)~0u;
+    }
     /* Sum accumulator: compensated lanes (2Sum keeps each add's rounding error). */
     struct Acc { V s, c; };
     static inline Acc acc_zero() { return {_mm512_setzero_pd(), _mm512_setzero_pd()}; }

@@ -87,6 +87,12 @@ template <class Tp, class Bits, class C> struct VecGeneric {
     }
     /* one scalar exp per lane: no separate fast path */
     template <bool SCALED> static inline bool exp_fast_ok(V, V, V, V) { return true; }
+    /* every lane of a, b, c, d >= lo (NaN: no) */
+    static inline bool all_ge(V a, V b, V c, V d, V lo) {
+        bool ok = true;
+        for (int i = 0; i < W; ++i) ok &= a.v[i] >= lo.v[i] && b.v[i] >= lo.v[i] && c.v[i] >= lo.v[i] && d.v[i] >= lo.v[i];
+        return ok;
+    }
     static inline V exp_fast(V t) { return exp_nonpos(t); }
     template <bool CORR> static inline V exp_term_fast(V t, V err, M eq) { return exp_term<CORR>(t, err, eq); }
 };

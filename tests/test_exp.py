@@ -96,3 +96,33 @@ def test_a_slow_lane_leaves_the_other_lanes_bits(isa, dtype, n, rng):
             outs.append(y if op is fs.logsumexp else np.delete(y, j, axis=-1))
         for y in outs[1:]:
             np.testing.assert_array_equal(outs[0].view(f"u{x.itemsize}"), y.view(f"u{x.itemsize}"), err_msg=op.__name__)
+
+
+# (max, one x, the others' range): each row puts the row sweeps on one way to
+# the rounding error of x - max (see below). The one x's term dominates the
+# sum S of the terms below the max (the others are far smaller: their summed
+# rounding errors would otherwise average out), and its x - max is inexact.
+ERR_ROWS = [(-1.2345, -81.2345, (-130.2, -102.3)),  # m <= 0: every |x| >= |m|
+            (100.3, 20.3, (-28.7, -0.7)),            # every x >= -m: |m| >= |x|
+            (50.3, -29.7, (-78.7, -50.7))]           # x < -m: neither, 2Sum
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1000, 40_000])
+@pytest.mark.parametrize("case", range(len(ERR_ROWS)))
+def test_each_way_to_the_rounding_error_of_x_minus_max(isa, dtype, n, case, rng):
+    """log_softmax of the max element is -log1p(S), S the sum of the other
+    terms, each corrected by its x - m's rounding error. The row sweeps get
+    that error from Fast2Sum (two operations) where the operands' magnitudes
+    are known (every |x| >= |m| when m <= 0; |m| >= |x| where x >= -m), else
+    from 2Sum (five). S tiny and dominated by one term, t = -80: -log1p(S) ~ -S
+    keeps its relative accuracy only if that term's error is right (measured
+    0.4-1.4 ULP; a wrong one, up to 64 ULP)."""
+    m, one, (lo, hi) = ERR_ROWS[case]
+    x = rng.uniform(lo, hi, (2, n)).astype(dtype)
+    x[:, 7], x[:, 8] = m, one
+    y = fs.log_softmax(x, axis=-1)[:, 7]
+    wide = np.float64 if dtype == np.float32 else np.longdouble
+    xw = x.astype(wide)
+    ref = -np.log1p(np.exp(np.delete(xw, 7, axis=-1) - xw[:, 7:8]).sum(axis=-1))
+    assert float(np.max(ulp_errors(y, ref, dtype))) <= 3
