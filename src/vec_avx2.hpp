@@ -126,10 +126,7 @@ struct VecF32 {
      * gives the exp of all four vectors' lanes (no NaN, no lane below the bound);
      * the sweeps test four vectors at once, one branch for all four. */
     template <bool SCALED> static inline __attribute__((always_inline)) bool exp_fast_ok(V t0, V t1, V t2, V t3) {
-        const V lo = _mm256_set1_ps(SCALED ? ExpF32::fast_lowest_scaled : ExpF32::fast_lowest);
-        const V out = _mm256_or_ps(_mm256_or_ps(_mm256_cmp_ps(t0, lo, _CMP_NGE_UQ), _mm256_cmp_ps(t1, lo, _CMP_NGE_UQ)),
-                                   _mm256_or_ps(_mm256_cmp_ps(t2, lo, _CMP_NGE_UQ), _mm256_cmp_ps(t3, lo, _CMP_NGE_UQ)));
-        return _mm256_testz_ps(out, out);
+        return all_ge(t0, t1, t2, t3, _mm256_set1_ps(SCALED ? ExpF32::fast_lowest_scaled : ExpF32::fast_lowest));
     }
     static inline __attribute__((always_inline)) V exp_fast(V t) { return exp_body<false, false, true>(t, t, _mm256_setzero_ps()); }
     template <bool CORR> static inline __attribute__((always_inline)) V exp_term_fast(V t, V err, V eq) {
@@ -151,6 +148,17 @@ struct VecF32 {
         q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(C::c1 * s));
         return _mm256_fmadd_ps(q, r, _mm256_set1_ps(s));
     }
+    /* Both paths' common part: kr = t log2(e) + round_magic (k in its low bits),
+     * r = t - k ln2 (Cody-Waite), and p(r), times (1 + err) with CORR. */
+    template <bool SCALED, bool CORR> static inline __attribute__((always_inline)) V reduce_poly(V t, V err, V &kr) {
+        typedef ExpF32 C;
+        kr = _mm256_fmadd_ps(t, _mm256_set1_ps(C::log2e), _mm256_set1_ps(C::round_magic));
+        const V k = _mm256_sub_ps(kr, _mm256_set1_ps(C::round_magic));
+        V r = _mm256_fnmadd_ps(k, _mm256_set1_ps(C::ln2_hi), t);
+        r = _mm256_fnmadd_ps(k, _mm256_set1_ps(C::ln2_lo), r);
+        const V p = poly<SCALED>(r);
+        return CORR ? _mm256_fmadd_ps(p, err, p) : p;
+    }
     /* zero: the lanes that give 0 (all-ones lanes). SCALED: the polynomial's
      * coefficients carry 2^sum_scale, an exact scaling, which saves adding it to k
      * (p * 2^k1 stays exact for k1 >= k_normal, and the second product rounds
@@ -161,12 +169,8 @@ struct VecF32 {
         typedef ExpF32 C;
         const V lo = _mm256_set1_ps(SCALED ? C::fast_lowest_scaled : C::fast_lowest);
         if (FAST || __builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps(t, lo, _CMP_NGE_UQ)) == 0, 1)) {
-            const V kr = _mm256_fmadd_ps(t, _mm256_set1_ps(C::log2e), _mm256_set1_ps(C::round_magic));
-            const V k = _mm256_sub_ps(kr, _mm256_set1_ps(C::round_magic));
-            V r = _mm256_fnmadd_ps(k, _mm256_set1_ps(C::ln2_hi), t);
-            r = _mm256_fnmadd_ps(k, _mm256_set1_ps(C::ln2_lo), r);
-            V p = poly<SCALED>(r);
-            if (CORR) p = _mm256_fmadd_ps(p, err, p);
+            V kr;
+            const V p = reduce_poly<SCALED, CORR>(t, err, kr);
             /* kr holds k in its low bits: shifted up, it adds k to p's exponent */
             const V e = _mm256_castsi256_ps(
                 _mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32(_mm256_castps_si256(kr), C::mantissa_bits)));
@@ -174,12 +178,9 @@ struct VecF32 {
         }
         const V keep = _mm256_cmp_ps(t, _mm256_set1_ps(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         t = _mm256_and_ps(t, keep);
-        V k = _mm256_sub_ps(_mm256_fmadd_ps(t, _mm256_set1_ps(C::log2e), _mm256_set1_ps(C::round_magic)),
-                            _mm256_set1_ps(C::round_magic));
-        V r = _mm256_fnmadd_ps(k, _mm256_set1_ps(C::ln2_hi), t);
-        r = _mm256_fnmadd_ps(k, _mm256_set1_ps(C::ln2_lo), r);
-        V p = poly<SCALED>(r);
-        if (CORR) p = _mm256_fmadd_ps(p, err, p);
+        V kr;
+        const V p = reduce_poly<SCALED, CORR>(t, err, kr);
+        const V k = _mm256_sub_ps(kr, _mm256_set1_ps(C::round_magic));
         V k1 = _mm256_max_ps(k, _mm256_set1_ps(C::k_normal));
         V k2 = _mm256_sub_ps(k, k1);
         return _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(p, pow2(k1)), pow2(k2)), SCALED ? _mm256_andnot_ps(zero, keep) : keep);
@@ -285,10 +286,7 @@ struct VecF64 {
     }
     /* The fast exp and its check: as VecF32's. */
     template <bool SCALED> static inline __attribute__((always_inline)) bool exp_fast_ok(V t0, V t1, V t2, V t3) {
-        const V lo = _mm256_set1_pd(SCALED ? ExpF64::fast_lowest_scaled : ExpF64::fast_lowest);
-        const V out = _mm256_or_pd(_mm256_or_pd(_mm256_cmp_pd(t0, lo, _CMP_NGE_UQ), _mm256_cmp_pd(t1, lo, _CMP_NGE_UQ)),
-                                   _mm256_or_pd(_mm256_cmp_pd(t2, lo, _CMP_NGE_UQ), _mm256_cmp_pd(t3, lo, _CMP_NGE_UQ)));
-        return _mm256_testz_pd(out, out);
+        return all_ge(t0, t1, t2, t3, _mm256_set1_pd(SCALED ? ExpF64::fast_lowest_scaled : ExpF64::fast_lowest));
     }
     static inline __attribute__((always_inline)) V exp_fast(V t) { return exp_body<false, false, true>(t, t, _mm256_setzero_pd()); }
     template <bool CORR> static inline __attribute__((always_inline)) V exp_term_fast(V t, V err, V eq) {
@@ -314,30 +312,34 @@ struct VecF64 {
         q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(C::c1 * s));
         return _mm256_fmadd_pd(q, r, _mm256_set1_pd(s));
     }
+    /* Both paths' common part: kr = t log2(e) + round_magic (k in its low bits),
+     * r = t - k ln2 (Cody-Waite), and p(r), times (1 + err) with CORR. */
+    template <bool SCALED, bool CORR> static inline __attribute__((always_inline)) V reduce_poly(V t, V err, V &kr) {
+        typedef ExpF64 C;
+        kr = _mm256_fmadd_pd(t, _mm256_set1_pd(C::log2e), _mm256_set1_pd(C::round_magic));
+        const V k = _mm256_sub_pd(kr, _mm256_set1_pd(C::round_magic));
+        V r = _mm256_fnmadd_pd(k, _mm256_set1_pd(C::ln2_hi), t);
+        r = _mm256_fnmadd_pd(k, _mm256_set1_pd(C::ln2_lo), r);
+        const V p = poly<SCALED>(r);
+        return CORR ? _mm256_fmadd_pd(p, err, p) : p;
+    }
     /* zero, SCALED, FAST: as VecF32's */
     template <bool SCALED, bool CORR, bool FAST = false>
     static inline __attribute__((always_inline)) V exp_body(V t, V err, V zero) {
         typedef ExpF64 C;
         const V lo = _mm256_set1_pd(SCALED ? C::fast_lowest_scaled : C::fast_lowest);
         if (FAST || __builtin_expect(_mm256_movemask_pd(_mm256_cmp_pd(t, lo, _CMP_NGE_UQ)) == 0, 1)) {
-            const V kr = _mm256_fmadd_pd(t, _mm256_set1_pd(C::log2e), _mm256_set1_pd(C::round_magic));
-            const V k = _mm256_sub_pd(kr, _mm256_set1_pd(C::round_magic));
-            V r = _mm256_fnmadd_pd(k, _mm256_set1_pd(C::ln2_hi), t);
-            r = _mm256_fnmadd_pd(k, _mm256_set1_pd(C::ln2_lo), r);
-            V p = poly<SCALED>(r);
-            if (CORR) p = _mm256_fmadd_pd(p, err, p);
+            V kr;
+            const V p = reduce_poly<SCALED, CORR>(t, err, kr);
             const V e = _mm256_castsi256_pd(
                 _mm256_add_epi64(_mm256_castpd_si256(p), _mm256_slli_epi64(_mm256_castpd_si256(kr), C::mantissa_bits)));
             return SCALED ? _mm256_andnot_pd(zero, e) : e;
         }
         const V keep = _mm256_cmp_pd(t, _mm256_set1_pd(SCALED ? C::lowest_scaled : C::lowest), _CMP_NLT_UQ);
         t = _mm256_and_pd(t, keep);
-        V k = _mm256_sub_pd(_mm256_fmadd_pd(t, _mm256_set1_pd(C::log2e), _mm256_set1_pd(C::round_magic)),
-                            _mm256_set1_pd(C::round_magic));
-        V r = _mm256_fnmadd_pd(k, _mm256_set1_pd(C::ln2_hi), t);
-        r = _mm256_fnmadd_pd(k, _mm256_set1_pd(C::ln2_lo), r);
-        V p = poly<SCALED>(r);
-        if (CORR) p = _mm256_fmadd_pd(p, err, p);
+        V kr;
+        const V p = reduce_poly<SCALED, CORR>(t, err, kr);
+        const V k = _mm256_sub_pd(kr, _mm256_set1_pd(C::round_magic));
         V k1 = _mm256_max_pd(k, _mm256_set1_pd(C::k_normal));
         V k2 = _mm256_sub_pd(k, k1);
         return _mm256_and_pd(_mm256_mul_pd(_mm256_mul_pd(p, pow2(k1)), pow2(k2)), SCALED ? _mm256_andnot_pd(zero, keep) : keep);
