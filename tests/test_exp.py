@@ -2,10 +2,12 @@
 
 Every softmax bound rests on it: exp(t) for t <= 0 stays within 1.3 ULP
 (tiers with FMA) or 1.6 ULP (generic, no FMA) of the exactly rounded value
-over the whole range, subnormal results included; exactly 1 at 0, exactly 0
-where the true value rounds to 0 (and for -inf), and NaN for NaN.
+over the whole range, subnormal results included, 2 ULP for the AVX2 tier's
+float32 (a degree-5 polynomial); exactly 1 at 0, exactly 0 where the true
+value rounds to 0 (and for -inf), and NaN for NaN.
 Measured on 1.8M points per dtype: max 1.17 (float32) / 1.27 (float64) ULP
-with FMA, 1.42 / 1.53 generic; mean 0.27-0.29 ULP.
+AVX-512, 1.94 / 1.25 AVX2, 1.42 / 1.53 generic; mean 0.27-0.29 ULP, 0.64 for
+AVX2 float32.
 """
 import numpy as np
 import pytest
@@ -16,6 +18,15 @@ from _helpers import ulp_errors
 
 LOWEST = {np.float32: -104.0, np.float64: -746.0}
 SUBNORMAL_START = {np.float32: -87.33654, np.float64: -708.3964}
+
+
+def limits(isa, dtype):
+    """(max, mean) ULP allowed for the tier's exp."""
+    if isa == "generic":
+        return 1.6, 0.35
+    if isa == "avx2" and dtype == np.float32:
+        return 2.0, 0.7
+    return 1.3, 0.35
 
 
 def sample(dtype, rng):
@@ -40,9 +51,9 @@ def test_exp_accuracy(isa, dtype, rng):
     wide = np.float64 if dtype == np.float32 else np.longdouble
     ref = np.exp(t.astype(wide))
     err = ulp_errors(y, ref, dtype)
-    limit = 1.6 if isa == "generic" else 1.3
+    limit, mean = limits(isa, dtype)
     assert float(np.max(err)) <= limit, f"worst {float(np.max(err)):.3f} ULP at t = {t[np.argmax(err)]!r}"
-    assert float(np.mean(err)) < 0.35
+    assert float(np.mean(err)) < mean
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -64,7 +75,7 @@ def test_exp_every_tail(isa, dtype, n):
     t = -np.linspace(0, 5, n).astype(dtype)
     y = _core.exp_nonpos(t)
     wide = np.float64 if dtype == np.float32 else np.longdouble
-    assert float(np.max(ulp_errors(y, np.exp(t.astype(wide)), dtype))) <= (1.6 if isa == "generic" else 1.3)
+    assert float(np.max(ulp_errors(y, np.exp(t.astype(wide)), dtype))) <= limits(isa, dtype)[0]
 
 
 # Values of t = x - max whose exp (softmax) or scaled term (log_softmax,
