@@ -8,6 +8,7 @@ Set FASTSOFTMAX_NO_OPENMP=1 to force a serial build.
 FASTSOFTMAX_SANITIZE=address,undefined builds with those sanitizers
 (docs/hardening.md; tools/sanitize.sh runs the tests under them).
 """
+import glob
 import os
 import platform
 import subprocess
@@ -110,6 +111,9 @@ extensions = [
         "fastsoftmax._core",
         sources=sources,
         include_dirs=["src", np.get_include()],
+        # the kernels live in headers (kernels.hpp, vec_*.hpp): without them
+        # here, `build_ext --inplace` after a header edit kept the old build
+        depends=sorted(glob.glob("src/*.h") + glob.glob("src/*.hpp")),
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         language="c++",
     )
