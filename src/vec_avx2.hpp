@@ -1,7 +1,8 @@
 /* vec_avx2.hpp: the AVX2 + FMA vector layer that kernels.hpp runs on.
  *
- * Tails use vmaskmov loads and stores: masked-off lanes are neither read nor
- * written and never fault (sanitize.hpp lets ASan check the lanes that are).
+ * Tails load with vmaskmov and store with plain stores of 4, 2 and 1 lanes:
+ * lanes past the tail are neither read nor written and never fault
+ * (sanitize.hpp lets ASan check the lanes a masked load reads).
  * exp: see exp_constants.hpp; AVX2 has no vscalef. Where every lane's result
  * is normal (t >= fast_lowest: nearly always in softmax) k is added to p's
  * exponent field with one integer add (exp_fast); else 2^k1 and 2^k2 are built
