@@ -239,8 +239,29 @@ template <class K> struct Kernels {
         const V vm, nm;
         int64_t cnt;
         const bool m_nonpos;
+        /* m > 0: t >= lo_m says both that the fast exp holds and that x >= -m
+         * (|m| >= |x|), in one test: x < -m gives x - m < -2m, which rounds
+         * to at most -2m (exact), below lo_m; NaN fails it too. Rows of logits
+         * (m > 0, spread under 2m) so skip the second test, of x itself. */
+        const V lo_m;
+        static T pos_bound(T m) {  /* for m > 0: the float next above -2m, or fast_lowest_scaled if higher */
+            T b = -2 * m;  /* exact, or -inf */
+            if constexpr (sizeof(T) == 4) {
+                uint32_t u;
+                __builtin_memcpy(&u, &b, 4);
+                u -= 1;  /* a negative number's magnitude one ulp less */
+                __builtin_memcpy(&b, &u, 4);
+            } else {
+                uint64_t u;
+                __builtin_memcpy(&u, &b, 8);
+                u -= 1;
+                __builtin_memcpy(&b, &u, 8);
+            }
+            return b > T(K::Exp::fast_lowest_scaled) ? b : T(K::Exp::fast_lowest_scaled);
+        }
         FS_BODY explicit SumExclSweep(T m)
-            : acc(K::acc_zero()), vm(K::set1(m)), nm(K::set1(-m)), cnt(0), m_nonpos(m <= T(0)) {}
+            : acc(K::acc_zero()), vm(K::set1(m)), nm(K::set1(-m)), cnt(0), m_nonpos(m <= T(0)),
+              lo_m(K::set1(EXACT && m > T(0) ? pos_bound(m) : T(0))) {}
         template <bool FAST = false, int ERR = TWO_SUM> FS_BODY V one(const uint8_t *w, int64_t i, int64_t k, V xv, V t) {
             const typename K::M eq = K::eq_mask(keep<MK>(w + i, k, xv, T(__builtin_nan(""))), vm);
             cnt += K::count(eq);
@@ -258,7 +279,9 @@ template <class K> struct Kernels {
             const V xv[4] = {K::load(x + i), K::load(x + i + W), K::load(x + i + 2 * W), K::load(x + i + 3 * W)};
             const V t[4] = {K::sub(xv[0], vm), K::sub(xv[1], vm), K::sub(xv[2], vm), K::sub(xv[3], vm)};
             V e[4];
-            if (K::template exp_fast_ok<true>(t[0], t[1], t[2], t[3])) {  /* one test for four vectors */
+            if (EXACT && !m_nonpos && K::all_ge(t[0], t[1], t[2], t[3], lo_m)) {
+                four_fast<M_LARGER>(w, i, xv, t, e);
+            } else if (K::template exp_fast_ok<true>(t[0], t[1], t[2], t[3])) {  /* one test for four vectors */
                 /* x <= m: with m <= 0 every |x| >= |m|; else |m| >= |x| where x >= -m */
                 if (!EXACT || m_nonpos) four_fast<X_LARGER>(w, i, xv, t, e);
                 else if (K::all_ge(xv[0], xv[1], xv[2], xv[3], nm)) four_fast<M_LARGER>(w, i, xv, t, e);

@@ -137,3 +137,30 @@ def test_each_way_to_the_rounding_error_of_x_minus_max(isa, dtype, n, case, rng)
     xw = x.astype(wide)
     ref = -np.log1p(np.exp(np.delete(xw, 7, axis=-1) - xw[:, 7:8]).sum(axis=-1))
     assert float(np.max(ulp_errors(y, ref, dtype))) <= 3
+
+
+# m > 0 with its last bit set (so that x - m is inexact for larger |x|)
+ODD_M = {np.float32: 21.1, np.float64: 20.3}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("one", [-45.3, -37.7, -58.1])
+def test_one_test_for_both_fast_paths_keeps_x_below_minus_max_out(isa, dtype, one, rng):
+    """With m > 0 the sum sweep takes Fast2Sum (|m| >= |x|) for four vectors
+    at once when every t = x - m >= lo_m, one test for both that and the fast
+    exp: lo_m must be above -2m (x < -m gives t <= -2m), else an x < -m whose
+    exponent is above m's gets Fast2Sum's wrong error. Here that x dominates
+    the sum (t ~ -66 to -79; its neighbours at t ~ -129.5, inside the fast
+    exp's range, the rest far below): log_softmax of the max element within
+    3 ULP (measured at most 1.9); lo_m = fast_lowest_scaled alone gives
+    17-29 ULP."""
+    m = ODD_M[dtype]
+    x = np.full((2, 1000), -300.0)
+    x[:, :128] = m + rng.uniform(-130, -129, (2, 128))
+    x[:, 7], x[:, 8] = m, one
+    x = x.astype(dtype)
+    y = fs.log_softmax(x, axis=-1)[:, 7]
+    wide = np.float64 if dtype == np.float32 else np.longdouble
+    xw = x.astype(wide)
+    ref = -np.log1p(np.exp(np.delete(xw, 7, axis=-1) - xw[:, 7:8]).sum(axis=-1))
+    assert float(np.max(ulp_errors(y, ref, dtype))) <= 3
