@@ -150,7 +150,7 @@ def test_one_test_for_both_fast_paths_keeps_x_below_minus_max_out(isa, dtype, on
     at once when every t = x - m >= lo_m, one test for both that and the fast
     exp: lo_m must be above -2m (x < -m gives t <= -2m), else an x < -m whose
     exponent is above m's gets Fast2Sum's wrong error. Here that x dominates
-    the sum (t ~ -66 to -79; its neighbours at t ~ -129.5, inside the fast
+    the sum (t ~ -59 to -79; its neighbours at t ~ -129.5, inside the fast
     exp's range, the rest far below): log_softmax of the max element within
     3 ULP (measured at most 1.9); lo_m = fast_lowest_scaled alone gives
     17-29 ULP."""
