@@ -109,6 +109,16 @@ def test_a_slow_lane_leaves_the_other_lanes_bits(isa, dtype, n, rng):
             np.testing.assert_array_equal(outs[0].view(f"u{x.itemsize}"), y.view(f"u{x.itemsize}"), err_msg=op.__name__)
 
 
+def max_element_ulps(x, j):
+    """Worst ULP error over the rows of log_softmax(x)[:, j], x[:, j] each
+    row's max: -log1p(sum of exp(x - max) over the other elements), in wider
+    precision."""
+    y = fs.log_softmax(x, axis=-1)[:, j]
+    xw = x.astype(np.float64 if x.dtype == np.float32 else np.longdouble)
+    ref = -np.log1p(np.exp(np.delete(xw, j, axis=-1) - xw[:, j:j + 1]).sum(axis=-1))
+    return float(np.max(ulp_errors(y, ref, x.dtype.type)))
+
+
 # (max, one x, the others' range): each row puts the row sweeps on one way to
 # the rounding error of x - max (see below). The one x's term dominates the
 # sum S of the terms below the max (the others are far smaller: their summed
@@ -132,11 +142,7 @@ def test_each_way_to_the_rounding_error_of_x_minus_max(isa, dtype, n, case, rng)
     m, one, (lo, hi) = ERR_ROWS[case]
     x = rng.uniform(lo, hi, (2, n)).astype(dtype)
     x[:, 7], x[:, 8] = m, one
-    y = fs.log_softmax(x, axis=-1)[:, 7]
-    wide = np.float64 if dtype == np.float32 else np.longdouble
-    xw = x.astype(wide)
-    ref = -np.log1p(np.exp(np.delete(xw, 7, axis=-1) - xw[:, 7:8]).sum(axis=-1))
-    assert float(np.max(ulp_errors(y, ref, dtype))) <= 3
+    assert max_element_ulps(x, 7) <= 3
 
 
 # m > 0 with its last bit set (so that x - m is inexact for larger |x|)
@@ -159,8 +165,4 @@ def test_one_test_for_both_fast_paths_keeps_x_below_minus_max_out(isa, dtype, on
     x[:, :128] = m + rng.uniform(-130, -129, (2, 128))
     x[:, 7], x[:, 8] = m, one
     x = x.astype(dtype)
-    y = fs.log_softmax(x, axis=-1)[:, 7]
-    wide = np.float64 if dtype == np.float32 else np.longdouble
-    xw = x.astype(wide)
-    ref = -np.log1p(np.exp(np.delete(xw, 7, axis=-1) - xw[:, 7:8]).sum(axis=-1))
-    assert float(np.max(ulp_errors(y, ref, dtype))) <= 3
+    assert max_element_ulps(x, 7) <= 3
