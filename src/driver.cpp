@@ -205,20 +205,27 @@ template <class T, class XS = T, class YS = T> struct Plan {
     bool stream;           /* output far larger than the caches: non-temporal stores */
     bool ytrans = false;   /* column plan with y contiguous along the axis (see ColumnTile) */
 
-    /* Combine per-block (max, sum over x != max, count of x == max). */
-    struct Stat { T m; double sum, count; };
-    void fold(const Stat *st, int64_t nb, T *M, double *sum_rest, double *count) const {
+    /* Per-block (max, sum over x != max, count of x == max) of a long slice,
+     * in nb-long arrays (one allocation: free(st.sum)); combined by fold(). */
+    typedef BlockStats<T> Stats;
+    static bool alloc_stats(Stats *st, int64_t nb) {
+        double *mem = (double *)malloc((size_t)nb * (2 * sizeof(double) + sizeof(T)));
+        if (!mem) return false;
+        *st = {(T *)(mem + 2 * nb), mem, mem + nb};
+        return true;
+    }
+    void fold(const Stats &st, int64_t nb, T *M, double *sum_rest, double *count) const {
         T mx = -__builtin_inf();
         for (int64_t b = 0; b < nb; ++b)
-            if (st[b].m > mx) mx = st[b].m;  /* NaN blocks are skipped here; their sum is NaN */
+            if (st.m[b] > mx) mx = st.m[b];  /* NaN blocks are skipped here; their sum is NaN */
         double hi = 0.0, lo = 0.0, cnt = 0.0;
         for (int64_t b = 0; b < nb; ++b) {
             double v;
-            if (st[b].m == mx) {
-                v = st[b].sum;
-                cnt += st[b].count;
+            if (st.m[b] == mx) {
+                v = st.sum[b];
+                cnt += st.count[b];
             } else {
-                v = (st[b].sum + st[b].count) * exp((double)st[b].m - (double)mx);
+                v = (st.sum[b] + st.count[b]) * exp((double)st.m[b] - (double)mx);
             }
             double t = hi + v;  /* Neumaier, as in the kernels */
             lo += fabs(hi) >= fabs(v) ? (hi - t) + v : (v - t) + hi;
@@ -428,19 +435,31 @@ template <class T, class XS = T, class YS = T> struct Plan {
         return wbuf;
     }
 
-    void block_stat(const XS *x, const uint8_t *w, int64_t b, Stat *st, T *buf, uint8_t *wbuf) const {
+    void block_stat(const XS *x, const uint8_t *w, int64_t b, const Stats &st, T *buf, uint8_t *wbuf) const {
         int64_t len;
         const T *xb = block_in(x, b, &len, buf);
         const T *next = nullptr;
         if constexpr (DIRECT) next = xsn == 1 && (b + 1) * block < n ? x + (b + 1) * block : nullptr;
         const uint8_t *wb = block_mask(w, b, len, wbuf);
         if (wb) {
-            st->m = k->max_w(xb, wb, len);
-            st->sum = k->rexp_sum_excl_w(xb, wb, len, st->m, &st->count, next, op != FS_SOFTMAX);
+            st.m[b] = k->max_w(xb, wb, len);
+            st.sum[b] = k->rexp_sum_excl_w(xb, wb, len, st.m[b], &st.count[b], next, op != FS_SOFTMAX);
             return;
         }
-        st->m = k->max(xb, len);
-        st->sum = k->rexp_sum_excl(xb, len, st->m, &st->count, next, op != FS_SOFTMAX);
+        st.m[b] = k->max(xb, len);
+        st.sum[b] = k->rexp_sum_excl(xb, len, st.m[b], &st.count[b], next, op != FS_SOFTMAX);
+    }
+    /* The first sweep over blocks [lo, hi): whole blocks of a contiguous
+     * unmasked slice through the pipelined kernel (the same bits), the rest one by one. */
+    void stats(const XS *x, const uint8_t *w, int64_t lo, int64_t hi, const Stats &st, T *buf, uint8_t *wbuf) const {
+        if constexpr (DIRECT) {
+            const int64_t whole = (hi < n / block ? hi : n / block) - lo;
+            if (xsn == 1 && !w && whole > 1) {
+                k->block_stats(x + lo * block, block, whole, {st.m + lo, st.sum + lo, st.count + lo}, op != FS_SOFTMAX);
+                lo += whole;
+            }
+        }
+        for (int64_t b = lo; b < hi; ++b) block_stat(x, w, b, st, buf, wbuf);
     }
 
     /* Second sweep over block b: c is 1/sum (softmax) or the log offset. */
@@ -480,9 +499,9 @@ template <class T, class XS = T, class YS = T> struct Plan {
     }
 
     /* A long slice on the calling thread (w: its mask as it lies, or null). */
-    void long_slice(const XS *x, const uint8_t *w, YS *y, Stat *st, T *buf, uint8_t *wbuf) const {
+    void long_slice(const XS *x, const uint8_t *w, YS *y, const Stats &st, T *buf, uint8_t *wbuf) const {
         const int64_t nb = (n + block - 1) / block;
-        for (int64_t b = 0; b < nb; ++b) block_stat(x, w, b, &st[b], buf, wbuf);
+        stats(x, w, 0, nb, st, buf, wbuf);
         T M, c;
         double rest, count;
         fold(st, nb, &M, &rest, &count);
@@ -539,7 +558,7 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
         parallel(t, [&]() {
             T *buf = nullptr;
             uint8_t *wbuf = nullptr;
-            typename P::Stat *st = nullptr;
+            typename P::Stats st = {};
             const bool contiguous = DIRECT && p.xsn == 1 && (p.op == FS_LOGSUMEXP || p.ysn == 1);
             /* softmax rows stage their exp values in two rows of buf for the
              * pipelined kernel: streaming ones, and short ones whose y is not on
@@ -554,8 +573,8 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
                                     : stage ? 2 * p.k->rows_stage(p.n) : p.n;
             if (need_buf) buf = (T *)alloc_lines(sizeof(T) * buf_len);
             if (need_wbuf) wbuf = (uint8_t *)malloc(wbuf_len);
-            if (p.long_slices) st = (typename P::Stat *)malloc(sizeof(*st) * nb);
-            if ((need_buf && !buf) || (need_wbuf && !wbuf) || (p.long_slices && !st)) {
+            const bool st_ok = !p.long_slices || P::alloc_stats(&st, nb);
+            if ((need_buf && !buf) || (need_wbuf && !wbuf) || !st_ok) {
 #ifdef _OPENMP
 #pragma omp atomic write
 #endif
@@ -699,7 +718,7 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
             }
             free(buf);
             free(wbuf);
-            free(st);
+            free(st.sum);
         });
         return error ? -1 : 0;
     }
@@ -707,8 +726,8 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
     /* Few long slices: split each one across threads by its fixed blocks. */
     const int64_t nb = (p.n + p.block - 1) / p.block;
     const int t = thread_count(nthreads, p.n, nb);
-    typename P::Stat *st = (typename P::Stat *)malloc(sizeof(*st) * nb);
-    if (!st) return -1;
+    typename P::Stats st;
+    if (!P::alloc_stats(&st, nb)) return -1;
     const bool need_buf = p.xsn != 1 || p.ysn != 1 || !DIRECT;
     Odometer it;
     it.start(&o, 0);
@@ -737,7 +756,7 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
             if (!error) {
                 int64_t lo, hi;
                 thread_range(nb, &lo, &hi);
-                for (int64_t b = lo; b < hi; ++b) p.block_stat(xr, wr, b, &st[b], buf, wbuf);
+                p.stats(xr, wr, lo, hi, st, buf, wbuf);
 #ifdef _OPENMP
 #pragma omp barrier
 #pragma omp single
@@ -753,7 +772,7 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
             free(wbuf);
         });
     }
-    free(st);
+    free(st.sum);
     return error ? -1 : 0;
 }
 

@@ -34,6 +34,13 @@ template <class T> struct ColNext {
     T *m;
 };
 
+/* Per-block results of a long slice's first sweep: the max, the sum of
+ * exp(x - max) over x != max and the count of x == max (as rexp_sum_excl). */
+template <class T> struct BlockStats {
+    T *m;
+    double *sum, *count;
+};
+
 template <class T> struct KernelTable {
     T (*max)(const T *x, int64_t n);
     /* y = exp(x-m), returns the sum; `next` (or null) is prefetched: the next row. */
@@ -57,6 +64,9 @@ template <class T> struct KernelTable {
     void (*rows)(int op, const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t nrows, int nt, int far,
                  T *stage);
     int64_t (*rows_stage)(int64_t n);
+    /* nb blocks of n elements back to back (a long slice): each one's max, sum
+     * and count into st[0, nb), the same bits as max and rexp_sum_excl per block */
+    void (*block_stats)(const T *x, int64_t n, int64_t nb, BlockStats<T> st, int exact);
 
     /* Column tiles: n rows of w contiguous columns, row r at x + r * px. */
     void (*col_max)(const T *x, int64_t n, int64_t px, int64_t w, T *m);

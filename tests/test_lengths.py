@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from fastsoftmax import _core
-from _helpers import OPS, call, check, random_values
+from _helpers import OPS, call, check, random_values, same_bits
 
 MAX_ROW = 4 * 16 + 3
 LONG = {np.float32: _core.LONG_SLICE_BYTES // 4, np.float64: _core.LONG_SLICE_BYTES // 8}  # longest slice that is still "short"
@@ -144,6 +144,36 @@ def test_long_strided_rows(isa, op, dtype, rng):
         out = np.full((2, 3 * n), np.nan, dtype)[:, ::3]
         call(op, x, out=out)
         check(op, out, x)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", OPS)
+def test_long_rows_contiguous_and_strided_agree(isa, op, dtype, threads, rng):
+    """Whole blocks of contiguous long rows take the pipelined first sweep
+    (kernels.hpp block_stats), strided ones are gathered a block at a time:
+    the same blocks, so the same bits, at 1 and 2 threads (two rows on two
+    threads split each row's blocks between them)."""
+    n = LONG[dtype] + 3 * 4096 + 77  # past a whole block of either dtype, and a partial one
+    # "rounded": x - max rounds the same way for every x (x in [1, 1.25] on a grid
+    # a quarter of x - 64's ulp off), so the sum log_softmax and logsumexp use
+    # (each term's rounding put back) differs from softmax's plain one in the
+    # max element; the first block's terms (the max's own) dominate that sum
+    step = 2.0 ** (-18 if dtype == np.float32 else -47)
+    for kind in ("normal", "ties", "wide", "rounded"):
+        if kind == "rounded":
+            x = (1 + rng.integers(0, 2 ** 16, (2, n)) * step + step / 4).astype(dtype)
+            x[:, 2048:] -= 16
+        else:
+            x = random_values(rng, (2, n), dtype, kind)
+        x[0, -5] = 64  # the max in the partial last block
+        x[1, 2] = 64   # and in the first
+        wide = np.full((2, 2 * n), np.nan, dtype)
+        wide[:, ::2] = x
+        strided = wide[:, ::2]
+        got = threads(lambda: call(op, x))
+        assert same_bits(got, threads(lambda: call(op, strided))), kind
+        check(op, got, x)
 
 
 @pytest.mark.parametrize("n", list(range(1, 68)) + [1000, 4097, 65537, 262144, 262145 + 77])
