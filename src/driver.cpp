@@ -224,6 +224,8 @@ template <class T, class XS = T, class YS = T> struct Plan {
             if (st.m[b] == mx) {
                 v = st.sum[b];
                 cnt += st.count[b];
+            } else if (st.m[b] == -__builtin_inf()) {
+                v = 0;  /* -inf or left out throughout: softmax's plain sum is NaN there (-inf - -inf) */
             } else {
                 v = (st.sum[b] + st.count[b]) * exp((double)st.m[b] - (double)mx);
             }
@@ -248,7 +250,7 @@ template <class T, class XS = T, class YS = T> struct Plan {
             return;
         }
         double count;
-        double rest = k->rexp_sum_excl(x, n, m, &count, next, 1);
+        double rest = k->rexp_sum_excl(x, n, m, &count, next);
         if (op == FS_LOG_SOFTMAX)
             k->shift_store[stream](x, n, m, (T)fs_log_softmax_offset(m, rest, count), y);
         else
@@ -287,7 +289,7 @@ template <class T, class XS = T, class YS = T> struct Plan {
             return;
         }
         double count;
-        double rest = k->rexp_sum_excl_w(x, w, n, m, &count, next, 1);
+        double rest = k->rexp_sum_excl_w(x, w, n, m, &count, next);
         if (op == FS_LOG_SOFTMAX)
             k->shift_store_w[stream](x, w, n, m, (T)fs_log_softmax_offset(m, rest, count), y);
         else
@@ -380,7 +382,7 @@ template <class T, class XS = T, class YS = T> struct Plan {
                     return;
                 }
                 double count;
-                const double rest = k->rexp_sum_excl(buf, n, m, &count, nx, 1);
+                const double rest = k->rexp_sum_excl(buf, n, m, &count, nx);
                 if (op == FS_LOG_SOFTMAX)
                     hc->shift_cvt[FUSED](buf, n, m, (T)fs_log_softmax_offset(m, rest, count), yh);
                 else
@@ -441,13 +443,14 @@ template <class T, class XS = T, class YS = T> struct Plan {
         const T *next = nullptr;
         if constexpr (DIRECT) next = xsn == 1 && (b + 1) * block < n ? x + (b + 1) * block : nullptr;
         const uint8_t *wb = block_mask(w, b, len, wbuf);
-        if (wb) {
-            st.m[b] = k->max_w(xb, wb, len);
-            st.sum[b] = k->rexp_sum_excl_w(xb, wb, len, st.m[b], &st.count[b], next, op != FS_SOFTMAX);
-            return;
+        const T m = st.m[b] = wb ? k->max_w(xb, wb, len) : k->max(xb, len);
+        if (op == FS_SOFTMAX) {  /* the plain sum: softmax has no use for the count */
+            st.sum[b] = wb ? k->rexp_sum_w(xb, wb, len, m, next) : k->rexp_sum(xb, len, m, next);
+            st.count[b] = 0;
+        } else {
+            st.sum[b] = wb ? k->rexp_sum_excl_w(xb, wb, len, m, &st.count[b], next)
+                           : k->rexp_sum_excl(xb, len, m, &st.count[b], next);
         }
-        st.m[b] = k->max(xb, len);
-        st.sum[b] = k->rexp_sum_excl(xb, len, st.m[b], &st.count[b], next, op != FS_SOFTMAX);
     }
     /* The first sweep over blocks [lo, hi): whole blocks of a contiguous
      * unmasked slice through the pipelined kernel (the same bits), the rest one by one. */
@@ -455,7 +458,7 @@ template <class T, class XS = T, class YS = T> struct Plan {
         if constexpr (DIRECT) {
             const int64_t whole = (hi < n / block ? hi : n / block) - lo;
             if (xsn == 1 && !w && whole > 1) {
-                k->block_stats(x + lo * block, block, whole, {st.m + lo, st.sum + lo, st.count + lo}, op != FS_SOFTMAX);
+                k->block_stats(x + lo * block, block, whole, {st.m + lo, st.sum + lo, st.count + lo}, op);
                 lo += whole;
             }
         }

@@ -35,7 +35,8 @@ template <class T> struct ColNext {
 };
 
 /* Per-block results of a long slice's first sweep: the max, the sum of
- * exp(x - max) over x != max and the count of x == max (as rexp_sum_excl). */
+ * exp(x - max) and 0 (softmax, as rexp_sum), or the sum over x != max and
+ * the count of x == max (log_softmax, logsumexp, as rexp_sum_excl). */
 template <class T> struct BlockStats {
     T *m;
     double *sum, *count;
@@ -45,9 +46,9 @@ template <class T> struct KernelTable {
     T (*max)(const T *x, int64_t n);
     /* y = exp(x-m), returns the sum; `next` (or null) is prefetched: the next row. */
     double (*rexp_store)(const T *x, int64_t n, T m, T *y, const T *next);
-    /* sum of exp(x-m) over x != m, count of x == m; exact: the rounding of x - m
-     * is put back into each term (log_softmax, logsumexp) */
-    double (*rexp_sum_excl)(const T *x, int64_t n, T m, double *count, const T *next, int exact);
+    /* sum of exp(x-m) over x != m, count of x == m, the rounding of x - m put
+     * back into each term (log_softmax, logsumexp) */
+    double (*rexp_sum_excl)(const T *x, int64_t n, T m, double *count, const T *next);
     /* The writing kernels come in pairs: [0] plain stores, [1] non-temporal stores. */
     void (*scale_store[2])(const T *e, int64_t n, T s, T *y);               /* y = e * s (e may be y) */
     void (*rexp_scale_store[2])(const T *x, int64_t n, T m, T s, T *y);    /* y = exp(x-m) * s */
@@ -65,8 +66,11 @@ template <class T> struct KernelTable {
                  T *stage);
     int64_t (*rows_stage)(int64_t n);
     /* nb blocks of n elements back to back (a long slice): each one's max, sum
-     * and count into st[0, nb), the same bits as max and rexp_sum_excl per block */
-    void (*block_stats)(const T *x, int64_t n, int64_t nb, BlockStats<T> st, int exact);
+     * and count into st[0, nb), the same bits as max and, per op, rexp_sum or
+     * rexp_sum_excl per block */
+    void (*block_stats)(const T *x, int64_t n, int64_t nb, BlockStats<T> st, int op);
+    /* the sum of exp(x-m), the same bits as rexp_store's */
+    double (*rexp_sum)(const T *x, int64_t n, T m, const T *next);
 
     /* Column tiles: n rows of w contiguous columns, row r at x + r * px. */
     void (*col_max)(const T *x, int64_t n, int64_t px, int64_t w, T *m);
@@ -109,7 +113,8 @@ template <class T> struct KernelTable {
      * the writing kernels put 0 (softmax) or -inf (log_softmax) there. */
     T (*max_w)(const T *x, const uint8_t *w, int64_t n);
     double (*rexp_store_w)(const T *x, const uint8_t *w, int64_t n, T m, T *y, const T *next);
-    double (*rexp_sum_excl_w)(const T *x, const uint8_t *w, int64_t n, T m, double *count, const T *next, int exact);
+    double (*rexp_sum_excl_w)(const T *x, const uint8_t *w, int64_t n, T m, double *count, const T *next);
+    double (*rexp_sum_w)(const T *x, const uint8_t *w, int64_t n, T m, const T *next);
     void (*scale_store_w[2])(const T *e, const uint8_t *w, int64_t n, T s, T *y);
     void (*rexp_scale_store_w[2])(const T *x, const uint8_t *w, int64_t n, T m, T s, T *y);
     void (*shift_store_w[2])(const T *x, const uint8_t *w, int64_t n, T m, T c, T *y);

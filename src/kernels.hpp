@@ -171,8 +171,17 @@ template <class K> struct Kernels {
         ExpStoreSweep<MK> s(m);
         return s.finish(x, w, 0, n, y, next);
     }
-    /* y = exp(x - m) and its sum: steps of 8W, each a tree of eight vectors added into acc */
-    template <bool MK> struct ExpStoreSweep {
+    /* The sum alone, the same bits (softmax's long slices: driver.cpp) */
+    static double rexp_sum(const T *x, int64_t n, T m, const T *next) { return rexp_sum_t<false>(x, nullptr, n, m, next); }
+    static double rexp_sum_w(const T *x, const uint8_t *w, int64_t n, T m, const T *next) {
+        return rexp_sum_t<true>(x, w, n, m, next);
+    }
+    template <bool MK> static FS_BODY double rexp_sum_t(const T *x, const uint8_t *w, int64_t n, T m, const T *next) {
+        ExpStoreSweep<MK, false> s(m);
+        return s.finish(x, w, 0, n, nullptr, next);
+    }
+    /* y = exp(x - m) (STORE) and its sum: steps of 8W, each a tree of eight vectors added into acc */
+    template <bool MK, bool STORE = true> struct ExpStoreSweep {
         typename K::Acc acc;
         const V vm;
         FS_BODY explicit ExpStoreSweep(T m) : acc(K::acc_zero()), vm(K::set1(m)) {}
@@ -190,10 +199,12 @@ template <class K> struct Kernels {
             e1 = keep<MK>(w + j + W, W, e1, T(0));
             e2 = keep<MK>(w + j + 2 * W, W, e2, T(0));
             e3 = keep<MK>(w + j + 3 * W, W, e3, T(0));
-            K::store(y + j, e0);
-            K::store(y + j + W, e1);
-            K::store(y + j + 2 * W, e2);
-            K::store(y + j + 3 * W, e3);
+            if constexpr (STORE) {
+                K::store(y + j, e0);
+                K::store(y + j + W, e1);
+                K::store(y + j + 2 * W, e2);
+                K::store(y + j + 3 * W, e3);
+            }
             return K::add(K::add(e0, e1), K::add(e2, e3));
         }
         FS_BODY void eight(const T *x, const uint8_t *w, int64_t i, T *y, const T *next) {
@@ -205,26 +216,23 @@ template <class K> struct Kernels {
             for (; i < n; i += W) {  /* -inf fill: exp gives 0 in the unused lanes */
                 const int64_t k = n - i < W ? n - i : (int64_t)W;
                 V e = keep<MK>(w + i, k, K::exp_nonpos(K::sub(ld(x + i, k, neg_inf()), vm)), T(0));
-                st(y + i, e, k);
+                if constexpr (STORE) st(y + i, e, k);
                 K::acc_add(acc, e);
             }
             return acc_total(acc);
         }
     };
 
-    /* Sum of exp(x - m) * 2^sum_scale over x != m, and the count of x == m.
-     * EXACT (log_softmax, logsumexp) puts back the rounding of x - m.
-     * The count may include tail lanes when m == -inf; every caller then gets
+    /* Sum of exp(x - m) * 2^sum_scale over x != m, and the count of x == m,
+     * each term's rounding of x - m put back (log_softmax, logsumexp). The
+     * count may include tail lanes when m == -inf; every caller then gets
      * NaN or -inf whatever the count, so it is not masked. */
-    static double rexp_sum_excl(const T *x, int64_t n, T m, double *count, const T *next, int exact) {
-        return exact ? rexp_sum_excl_t<true, false>(x, nullptr, n, m, count, next)
-                     : rexp_sum_excl_t<false, false>(x, nullptr, n, m, count, next);
+    static double rexp_sum_excl(const T *x, int64_t n, T m, double *count, const T *next) {
+        return rexp_sum_excl_t<true, false>(x, nullptr, n, m, count, next);
     }
     /* masked: elements that take no part are neither summed nor counted */
-    static double rexp_sum_excl_w(const T *x, const uint8_t *w, int64_t n, T m, double *count, const T *next,
-                                  int exact) {
-        return exact ? rexp_sum_excl_t<true, true>(x, w, n, m, count, next)
-                     : rexp_sum_excl_t<false, true>(x, w, n, m, count, next);
+    static double rexp_sum_excl_w(const T *x, const uint8_t *w, int64_t n, T m, double *count, const T *next) {
+        return rexp_sum_excl_t<true, true>(x, w, n, m, count, next);
     }
     template <bool EXACT, bool MK>
     static double rexp_sum_excl_t(const T *x, const uint8_t *w, int64_t n, T m, double *count, const T *next) {
@@ -517,33 +525,35 @@ template <class K> struct Kernels {
             rows_t<2, false>(x, px, y, py, n, nrows, far, stage);
     }
     /* The first sweep of a long slice (driver.cpp): nb blocks of n elements back
-     * to back, each one's max, sum over x != max and count of x == max, as max
-     * and rexp_sum_excl give them (the same bits). It is rows() for logsumexp:
-     * block k's max, read from memory, overlaps block k - 1's exps. One at a
-     * time they did not overlap: (1, 10M) float32 on a Zen 3 core, 7.8 ms one
-     * after the other, 5.8 ms so (exact). */
-    static void block_stats(const T *x, int64_t n, int64_t nb, BlockStats<T> st, int exact) {
-        if (exact)
-            rows_t<2, false, true>(x, n, nullptr, 0, n, nb, true, nullptr, &st);
+     * to back, each one's max and sum, as max and rexp_sum (softmax) or
+     * rexp_sum_excl (with the count) give them: the same bits. It is rows()
+     * without the writing sweep: block k's max, read from memory, overlaps
+     * block k - 1's exps. One after the other they did not overlap: (1, 10M)
+     * float32 log_softmax's first sweep on a Zen 3 core, 7.8 ms so, 5.8 ms here. */
+    static void block_stats(const T *x, int64_t n, int64_t nb, BlockStats<T> st, int op) {
+        if (op == 0)
+            rows_t<0, false, true>(x, n, nullptr, 0, n, nb, true, nullptr, &st);
         else
-            rows_t<2, false, false>(x, n, nullptr, 0, n, nb, true, nullptr, &st);
+            rows_t<2, false, true>(x, n, nullptr, 0, n, nb, true, nullptr, &st);
     }
     /* Rows of the softmax exp values with non-temporal output: two rows of stage
      * in turn (the one being summed, the one being scaled), each on whole lines. */
     static int64_t stage_pitch(int64_t n) { return (n + 64 / (int64_t)sizeof(T) - 1) / (64 / (int64_t)sizeof(T)) * (64 / (int64_t)sizeof(T)); }
 
-    /* st (OP 2): each row's max, sum and count go there instead of its logsumexp */
-    template <int OP, bool NT, bool EXACT = true>
+    /* STATS: each row's max and sum (softmax's, OP 0: not stored) or sum and
+     * count (logsumexp's, OP 2) go to st, and nothing is written */
+    template <int OP, bool NT, bool STATS = false>
     static void rows_t(const T *x, int64_t px, T *y, int64_t py, int64_t n, int64_t nrows, bool far, T *stage,
                        const BlockStats<T> *st = nullptr) {
         constexpr int64_t S = 8 * W;  /* the step all three sweeps take together */
         const int64_t steady_end = n - n % S;
-        const int64_t last = OP == 2 ? nrows : nrows + 1;  /* the last k: the writing sweep of the last row */
+        constexpr bool sweeps2 = OP == 2 || STATS;  /* no writing sweep */
+        const int64_t last = sweeps2 ? nrows : nrows + 1;  /* the last k: the writing sweep of the last row */
         const int64_t sp = stage_pitch(n);
         T m1 = 0, m2 = 0, c2 = 0;  /* the max of rows k - 1 and k - 2; row k - 2's 1/sum or log offset */
         bool joined = false;  /* row k - 2's first line went out with row k - 3's last */
         for (int64_t k = 0; k <= last; ++k) {
-            const bool a = k < nrows, b = k >= 1 && k <= nrows, c = OP != 2 && k >= 2;
+            const bool a = k < nrows, b = k >= 1 && k <= nrows, c = !sweeps2 && k >= 2;
             const T *xa = x + (a ? k : 0) * px, *xb = x + (b ? k - 1 : 0) * px, *xc = x + (c ? k - 2 : 0) * px;
             T *yb = y + (b ? k - 1 : 0) * py, *yc = y + (c ? k - 2 : 0) * py;
             /* softmax's exp values: in y itself, or in stage (if given: always
@@ -559,15 +569,15 @@ template <class K> struct Kernels {
                 if constexpr (OP == 1) shift_store<NT, false, false>(xc + i, nullptr, len, m2, c2, yc + i);
             };
             MaxSweep<false> sa;
-            ExpStoreSweep<false> sb(m1);
-            SumExclSweep<EXACT, false> sx(m1);
+            ExpStoreSweep<false, !STATS> sb(m1);
+            SumExclSweep<true, false> sx(m1);
             /* far: row k's max runs ha elements ahead (from its first whole
              * vector), so it leaves the joint steps before it would pass the
              * row's end. In cache the split loads cost less than the extra steps:
              * (12, 512, 512) float32 took 7% longer with them. */
             const int64_t ha = a && far ? sa.head(xa, nullptr, n) : 0, max_end = (n - ha) - (n - ha) % S;
             int64_t j = 0, ja = 0, cw = joined ? h : 0;  /* ja: row k's max is done up to ha + ja; cw: row k - 2 is written up to here */
-            if (a && b && (c || OP == 2)) {
+            if (a && b && (c || sweeps2)) {
                 const V vm2 = K::set1(m2), vc2 = K::set1(c2);
                 /* far (x far larger than the caches, so it comes from memory): row
                  * k + 1 is fetched a row ahead of the max sweep, as the single-row
@@ -588,7 +598,7 @@ template <class K> struct Kernels {
                         sx.four(xb, nullptr, j, next);
                         sx.four(xb, nullptr, j + 4 * W, next);
                     }
-                    if (OP != 2 && cw + S <= n) {
+                    if (!sweeps2 && cw + S <= n) {
                         for (int64_t i = cw; i < cw + S; i += W) {
                             const V v = OP == 0 ? K::mul(K::load(ec + i), vc2) : K::sub(K::sub(K::load(xc + i), vm2), vc2);
                             if (NT) K::store_stream(yc + i, v); else K::store(yc + i, v);
@@ -602,13 +612,20 @@ template <class K> struct Kernels {
             T c1 = 0;
             if (b) {
                 if constexpr (OP == 0) {
-                    c1 = (T)(1.0 / sb.finish(xb, nullptr, j, n, eb, nullptr));
+                    const double sum = sb.finish(xb, nullptr, j, n, eb, nullptr);
+                    if constexpr (STATS) {
+                        st->m[k - 1] = m1;
+                        st->sum[k - 1] = sum;
+                        st->count[k - 1] = 0;
+                    } else {
+                        c1 = (T)(1.0 / sum);
+                    }
                 } else {
                     double count;
                     const double rest = sx.finish(xb, nullptr, j, n, nullptr, &count);
                     if constexpr (OP == 1) {
                         c1 = (T)fs_log_softmax_offset(m1, rest, count);
-                    } else if (st) {
+                    } else if constexpr (STATS) {
                         st->m[k - 1] = m1;
                         st->sum[k - 1] = rest;
                         st->count[k - 1] = count;
@@ -1044,7 +1061,7 @@ template <class K> struct Kernels {
                 {scale_store_u<false>, scale_store_u<true>},
                 {rexp_scale_store_u<false>, rexp_scale_store_u<true>},
                 {shift_store_u<false>, shift_store_u<true>},
-                SMALL_MAX, small_rows, rows, stage_pitch, block_stats,
+                SMALL_MAX, small_rows, rows, stage_pitch, block_stats, rexp_sum,
                 col_max, col_rexp_store, col_rexp_sum, col_scale_u,
                 {col_rexp_scale_store_u<false>, col_rexp_scale_store_u<true>},
                 {col_shift_store_u<false>, col_shift_store_u<true>},
@@ -1056,7 +1073,7 @@ template <class K> struct Kernels {
                 {col_log_softmax_grad<false>, col_log_softmax_grad<true>},
                 col_pos_max,
                 /* where= */
-                max_w, rexp_store_w, rexp_sum_excl_w,
+                max_w, rexp_store_w, rexp_sum_excl_w, rexp_sum_w,
                 {scale_store<false, true>, scale_store<true, true>},
                 {rexp_scale_store<false, true>, rexp_scale_store<true, true>},
                 {shift_store<false, true>, shift_store<true, true>},
