@@ -13,7 +13,9 @@
  *           buffer (small, in cache), computed there and copied out.
  * Slices longer than LONG_BYTES use two sweeps over fixed blocks: per block
  * (max, sum of exp), folded in block order, then one writing sweep; a single
- * long row is split across threads by those blocks. Rows shorter than 8
+ * long row is split across threads by those blocks. Whole blocks of a
+ * contiguous slice take their first sweep pipelined (block k's max with
+ * block k - 1's sum: kernels.h block_stats), the same bits as one by one. Rows shorter than 8
  * vectors are done many per kernel call, each in registers (small_rows);
  * outputs of STREAM_BYTES or more (softmax rows: SOFTMAX_STREAM_BYTES) are written with non-temporal stores.
  *
