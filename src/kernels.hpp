@@ -228,21 +228,22 @@ template <class K> struct Kernels {
      * count may include tail lanes when m == -inf; every caller then gets
      * NaN or -inf whatever the count, so it is not masked. */
     static double rexp_sum_excl(const T *x, int64_t n, T m, double *count, const T *next) {
-        return rexp_sum_excl_t<true, false>(x, nullptr, n, m, count, next);
+        return rexp_sum_excl_t<false>(x, nullptr, n, m, count, next);
     }
     /* masked: elements that take no part are neither summed nor counted */
     static double rexp_sum_excl_w(const T *x, const uint8_t *w, int64_t n, T m, double *count, const T *next) {
-        return rexp_sum_excl_t<true, true>(x, w, n, m, count, next);
+        return rexp_sum_excl_t<true>(x, w, n, m, count, next);
     }
-    template <bool EXACT, bool MK>
+    template <bool MK>
     static double rexp_sum_excl_t(const T *x, const uint8_t *w, int64_t n, T m, double *count, const T *next) {
-        SumExclSweep<EXACT, MK> s(m);
+        SumExclSweep<MK> s(m);
         return s.finish(x, w, 0, n, next, count);
     }
     /* The sum over x != m (steps of 4W, a tree of four vectors into acc) and the
      * count of x == m (a popcount of the compare the sum needs anyway; for it,
-     * lanes that take no part hold NaN, equal to nothing) */
-    template <bool EXACT, bool MK> struct SumExclSweep {
+     * lanes that take no part hold NaN, equal to nothing); each term exact
+     * (term<true>: softmax's sums are plain, ExpStoreSweep) */
+    template <bool MK> struct SumExclSweep {
         typename K::Acc acc;
         const V vm, nm;
         int64_t cnt;
@@ -269,13 +270,13 @@ template <class K> struct Kernels {
         }
         FS_BODY explicit SumExclSweep(T m)
             : acc(K::acc_zero()), vm(K::set1(m)), nm(K::set1(-m)), cnt(0), m_nonpos(m <= T(0)),
-              lo_m(K::set1(EXACT && m > T(0) ? pos_bound(m) : T(0))) {}
+              lo_m(K::set1(m > T(0) ? pos_bound(m) : T(0))) {}
         template <bool FAST = false, int ERR = TWO_SUM> FS_BODY V one(const uint8_t *w, int64_t i, int64_t k, V xv, V t) {
             const typename K::M eq = K::eq_mask(keep<MK>(w + i, k, xv, T(__builtin_nan(""))), vm);
             /* a scalar count keeps this off the vector pipes, the limit here: a
              * per-lane vector count took log_softmax (8, 32000) 7% longer on Zen 3 */
             cnt += K::count(eq);
-            return keep<MK>(w + i, k, term<EXACT, FAST, ERR>(xv, t, nm, eq), T(0));
+            return keep<MK>(w + i, k, term<true, FAST, ERR>(xv, t, nm, eq), T(0));
         }
         template <int ERR> FS_BODY void four_fast(const uint8_t *w, int64_t i, const V *xv, const V *t, V *e) {
             for (int j = 0; j < 4; ++j) e[j] = one<true, ERR>(w, i + j * W, W, xv[j], t[j]);
@@ -289,11 +290,11 @@ template <class K> struct Kernels {
             const V xv[4] = {K::load(x + i), K::load(x + i + W), K::load(x + i + 2 * W), K::load(x + i + 3 * W)};
             const V t[4] = {K::sub(xv[0], vm), K::sub(xv[1], vm), K::sub(xv[2], vm), K::sub(xv[3], vm)};
             V e[4];
-            if (EXACT && !m_nonpos && K::all_ge(t[0], t[1], t[2], t[3], lo_m)) {
+            if (!m_nonpos && K::all_ge(t[0], t[1], t[2], t[3], lo_m)) {
                 four_fast<M_LARGER>(w, i, xv, t, e);
             } else if (K::template exp_fast_ok<true>(t[0], t[1], t[2], t[3])) {  /* one test for four vectors */
                 /* x <= m: with m <= 0 every |x| >= |m|; else |m| >= |x| where x >= -m */
-                if (!EXACT || m_nonpos) four_fast<X_LARGER>(w, i, xv, t, e);
+                if (m_nonpos) four_fast<X_LARGER>(w, i, xv, t, e);
                 else if (K::all_ge(xv[0], xv[1], xv[2], xv[3], nm)) four_fast<M_LARGER>(w, i, xv, t, e);
                 else four_fast<TWO_SUM>(w, i, xv, t, e);
             } else {
@@ -572,7 +573,7 @@ template <class K> struct Kernels {
             };
             MaxSweep<false> sa;
             ExpStoreSweep<false, !STATS> sb(m1);
-            SumExclSweep<true, false> sx(m1);
+            SumExclSweep<false> sx(m1);
             /* far: row k's max runs ha elements ahead (from its first whole
              * vector), so it leaves the joint steps before it would pass the
              * row's end. In cache the split loads cost less than the extra steps:
