@@ -817,13 +817,45 @@ template <class K> struct Kernels {
         }
     }
 
+    /* Plain exps of unmasked x, exp(x - m), stored into y at pitch py if y is
+     * not null: what col_sum's e() gives when it has nothing else to do. */
+    struct ColExp {
+        const T *x;
+        T *y;
+        int64_t py;
+    };
+    /* Four rows from xr (pitch px) of one whole vector of columns: their exps
+     * (stored if yr), tree-added into acc. e() in col_sum's order with the same
+     * bits, but one exp test for the four vectors, as ExpStoreSweep::four, and
+     * no lane count to check: (1000, 64) float32 tiles in L2, Zen 3, took 30%
+     * less time than through e(). */
+    static FS_BODY void col_exp4(const T *xr, int64_t px, T *yr, int64_t py, V mv, typename K::Acc &acc) {
+        const V t0 = K::sub(K::load(xr), mv), t1 = K::sub(K::load(xr + px), mv);
+        const V t2 = K::sub(K::load(xr + 2 * px), mv), t3 = K::sub(K::load(xr + 3 * px), mv);
+        V e0, e1, e2, e3;
+        if (K::template exp_fast_ok<false>(t0, t1, t2, t3)) {
+            e0 = K::exp_fast(t0), e1 = K::exp_fast(t1), e2 = K::exp_fast(t2), e3 = K::exp_fast(t3);
+        } else {
+            e0 = K::exp_nonpos(t0), e1 = K::exp_nonpos(t1), e2 = K::exp_nonpos(t2), e3 = K::exp_nonpos(t3);
+        }
+        if (yr) {
+            K::store(yr, e0);
+            K::store(yr + py, e1);
+            K::store(yr + 2 * py, e2);
+            K::store(yr + 3 * py, e3);
+        }
+        K::acc_add(acc, K::add(K::add(e0, e1), K::add(e2, e3)));
+    }
+
     /* Column sums, four vectors of columns at a time: four rows are added as a
      * tree, then into K::Acc per vector, as in rexp_store; the order depends only
      * on n. e(r, c, k, mv, cnt) returns row r's exp values at lanes [c, c+k)
-     * (and may add to cnt). nx (or null): the next block, see col_sum_rows. */
+     * (and may add to cnt). nx (or null): the next block, see col_sum_rows.
+     * pe (or null): e() gives plain exps (ColExp), so whole groups of four
+     * vectors take col_exp4. */
     template <bool MK, class F>
     static inline void col_sum(int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count, F e,
-                               const ColNext<T> *nx, int64_t pk) {
+                               const ColNext<T> *nx, int64_t pk, const ColExp *pe = nullptr) {
         if (nx) return col_sum_rows<MK>(n, px, w, m, sum, count, e, nx, pk);
         for (int64_t g0 = 0; g0 < w; g0 += 4 * W) {
             int64_t k[4];
@@ -837,6 +869,12 @@ template <class K> struct Kernels {
                 acc[j] = K::acc_zero();
             }
             int64_t r = 0;
+            if (pe && k[3] == W)
+                for (; r + 4 <= n; r += 4)
+                    for (int j = 0; j < 4; ++j) {
+                        const int64_t c = g0 + j * W;
+                        col_exp4(pe->x + r * px + c, px, pe->y ? pe->y + r * pe->py + c : nullptr, pe->py, mv[j], acc[j]);
+                    }
             for (; r + 4 <= n; r += 4)
                 for (int j = 0; j < 4; ++j)
                     if (k[j]) {
@@ -931,11 +969,12 @@ template <class K> struct Kernels {
     template <bool MK>
     static FS_BODY void col_rexp_store_t(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                         const T *m, T *y, int64_t py, double *sum) {
+        const ColExp pe = {x, y, py};
         col_sum<MK>(n, px, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &) {
             V e = keep<MK>(mk + r * pk + c, k, K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv)), T(0));
             st(y + r * py + c, e, k);
             return e;
-        }, nullptr, pk);
+        }, nullptr, pk, MK ? nullptr : &pe);
     }
 
     /* Column sums of exp(x - m) * 2^sum_scale over x != m, and the counts of
@@ -953,9 +992,10 @@ template <class K> struct Kernels {
     static FS_BODY void col_rexp_sum_m(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                       const T *m, double *sum, double *count, const ColNext<T> *next, int exact) {
         if (!count) {  /* the plain sum of exp(x - m) (unscaled) */
+            const ColExp pe = {x, nullptr, 0};
             col_sum<MK>(n, px, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &) {
                 return keep<MK>(mk + r * pk + c, k, K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv)), T(0));
-            }, next, pk);
+            }, next, pk, MK ? nullptr : &pe);
             return;
         }
         if (exact)
