@@ -923,9 +923,9 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
                 return;
             }
             if (wk)
-                k->col_rexp_sum_w(xt, n, px, w, wk, pk, m, sum, count, nullptr, 1);
+                k->col_rexp_sum_w(xt, n, px, w, wk, pk, m, sum, count, nullptr);
             else
-                k->col_rexp_sum(xt, n, px, w, m, sum, count, nullptr, 1);
+                k->col_rexp_sum(xt, n, px, w, m, sum, count, nullptr);
             if (p.op == FS_LOG_SOFTMAX) {
                 for (int64_t c = 0; c < w; ++c) off[c] = (T)fs_log_softmax_offset(m[c], sum[c], count[c]);
                 T *yt = rows_out(p, y, 0, w, xbuf + OUT_AT, &py);
@@ -977,13 +977,13 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
                         bcount[c] = 0.0;
                     }
                     if (wk)
-                        k->col_rexp_sum_w(xt, len, px, w, wk, pk, off, bsum, nullptr, next, 0);
+                        k->col_rexp_sum_w(xt, len, px, w, wk, pk, off, bsum, nullptr, next);
                     else
-                        k->col_rexp_sum(xt, len, px, w, off, bsum, nullptr, next, 0);
+                        k->col_rexp_sum(xt, len, px, w, off, bsum, nullptr, next);
                 } else if (wk) {
-                    k->col_rexp_sum_w(xt, len, px, w, wk, pk, cur, bsum, bcount, next, 1);
+                    k->col_rexp_sum_w(xt, len, px, w, wk, pk, cur, bsum, bcount, next);
                 } else {
-                    k->col_rexp_sum(xt, len, px, w, cur, bsum, bcount, next, 1);
+                    k->col_rexp_sum(xt, len, px, w, cur, bsum, bcount, next);
                 }
                 k->col_merge(w, cur, bsum, bcount, m, sum, lo, count);
                 if (ride) std::swap(cur, nxt);

@@ -79,7 +79,7 @@ template <class T> struct KernelTable {
      * null: the plain sum of exp(x - m)); next (or null): the next block, whose
      * max is taken in the same loop */
     void (*col_rexp_sum)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count,
-                         const ColNext<T> *next, int exact);
+                         const ColNext<T> *next);
     void (*col_scale)(T *y, int64_t n, int64_t py, int64_t w, const T *s);
     void (*col_rexp_scale_store[2])(const T *x, int64_t n, int64_t px, int64_t w, const T *m, const T *s, T *y,
                                     int64_t py);
@@ -124,7 +124,7 @@ template <class T> struct KernelTable {
     void (*col_rexp_store_w)(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk, const T *m,
                              T *y, int64_t py, double *sum);
     void (*col_rexp_sum_w)(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk, const T *m,
-                           double *sum, double *count, const ColNext<T> *next, int exact);
+                           double *sum, double *count, const ColNext<T> *next);
     void (*col_scale_w)(T *y, int64_t n, int64_t py, int64_t w, const uint8_t *mk, int64_t pk, const T *s);
     void (*col_rexp_scale_store_w[2])(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                       const T *m, const T *s, T *y, int64_t py);

@@ -825,12 +825,14 @@ template <class K> struct Kernels {
         }
     }
 
-    /* Plain exps of unmasked x, exp(x - m), stored into y at pitch py if y is
-     * not null: what col_sum's e() gives when it has nothing else to do. */
+    /* What col_sum's e() gives for unmasked x: plain exps, exp(x - m), stored
+     * into y at pitch py if y is not null; or (excl) the exact terms over
+     * x != m and the count of x == m, as col_rexp_sum_t<true>. */
     struct ColExp {
         const T *x;
         T *y;
         int64_t py;
+        bool excl;
     };
     /* Four rows from xr (pitch px) of one whole vector of columns: their exps
      * (stored if yr), tree-added into acc. e() in col_sum's order with the same
@@ -853,6 +855,26 @@ template <class K> struct Kernels {
             K::store(yr + 3 * py, e3);
         }
         K::acc_add(acc, K::add(K::add(e0, e1), K::add(e2, e3)));
+    }
+
+    /* col_exp4 for the exact sums over x != m: e() of col_rexp_sum_t<true>,
+     * four rows at a time with one exp test (the same bits: term() gives the
+     * same value every way). */
+    static FS_BODY void col_excl4(const T *xr, int64_t px, V mv, V &cnt, typename K::Acc &acc) {
+        const V nm = K::sub(K::set1(T(0)), mv);
+        V xv[4], t[4], e[4];
+        typename K::M eq[4];
+        for (int j = 0; j < 4; ++j) {
+            xv[j] = K::load(xr + j * px);
+            t[j] = K::sub(xv[j], mv);
+            eq[j] = K::eq_mask(xv[j], mv);
+            cnt = K::add_one(cnt, eq[j]);
+        }
+        if (K::template exp_fast_ok<true>(t[0], t[1], t[2], t[3]))
+            for (int j = 0; j < 4; ++j) e[j] = term<true, true>(xv[j], t[j], nm, eq[j]);
+        else
+            for (int j = 0; j < 4; ++j) e[j] = term<true>(xv[j], t[j], nm, eq[j]);
+        K::acc_add(acc, K::add(K::add(e[0], e[1]), K::add(e[2], e[3])));
     }
 
     /* Column sums, four vectors of columns at a time: four rows are added as a
@@ -878,7 +900,10 @@ template <class K> struct Kernels {
                 acc[j] = K::acc_zero();
             }
             int64_t r = 0;
-            if (pe && k[3] == W)
+            if (pe && k[3] == W && pe->excl)
+                for (; r + 4 <= n; r += 4)
+                    for (int j = 0; j < 4; ++j) col_excl4(pe->x + r * px + g0 + j * W, px, mv[j], cnt[j], acc[j]);
+            if (pe && k[3] == W && !pe->excl)
                 for (; r + 4 <= n; r += 4)
                     for (int j = 0; j < 4; ++j) {
                         const int64_t c = g0 + j * W;
@@ -978,7 +1003,7 @@ template <class K> struct Kernels {
     template <bool MK>
     static FS_BODY void col_rexp_store_t(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                         const T *m, T *y, int64_t py, double *sum) {
-        const ColExp pe = {x, y, py};
+        const ColExp pe = {x, y, py, false};
         col_sum<MK>(n, px, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &) {
             V e = keep<MK>(mk + r * pk + c, k, K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv)), T(0));
             st(y + r * py + c, e, k);
@@ -987,42 +1012,40 @@ template <class K> struct Kernels {
     }
 
     /* Column sums of exp(x - m) * 2^sum_scale over x != m, and the counts of
-     * x == m; exact: put back the rounding of x - m (as rexp_sum_excl).
+     * x == m, each term's rounding of x - m put back (as rexp_sum_excl).
      * Without count: the plain sums of exp(x - m). */
     static void col_rexp_sum(const T *x, int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count,
-                             const ColNext<T> *next, int exact) {
-        col_rexp_sum_m<false>(x, n, px, w, nullptr, 0, m, sum, count, next, exact);
+                             const ColNext<T> *next) {
+        col_rexp_sum_m<false>(x, n, px, w, nullptr, 0, m, sum, count, next);
     }
     static void col_rexp_sum_w(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
-                               const T *m, double *sum, double *count, const ColNext<T> *next, int exact) {
-        col_rexp_sum_m<true>(x, n, px, w, mk, pk, m, sum, count, next, exact);
+                               const T *m, double *sum, double *count, const ColNext<T> *next) {
+        col_rexp_sum_m<true>(x, n, px, w, mk, pk, m, sum, count, next);
     }
     template <bool MK>
     static FS_BODY void col_rexp_sum_m(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
-                                      const T *m, double *sum, double *count, const ColNext<T> *next, int exact) {
+                                      const T *m, double *sum, double *count, const ColNext<T> *next) {
         if (!count) {  /* the plain sum of exp(x - m) (unscaled) */
-            const ColExp pe = {x, nullptr, 0};
+            const ColExp pe = {x, nullptr, 0, false};
             col_sum<MK>(n, px, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &) {
                 return keep<MK>(mk + r * pk + c, k, K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv)), T(0));
             }, next, pk, MK ? nullptr : &pe);
             return;
         }
-        if (exact)
-            col_rexp_sum_t<true, MK>(x, n, px, w, mk, pk, m, sum, count, next);
-        else
-            col_rexp_sum_t<false, MK>(x, n, px, w, mk, pk, m, sum, count, next);
+        col_rexp_sum_t<MK>(x, n, px, w, mk, pk, m, sum, count, next);
         for (int64_t c = 0; c < w; ++c) sum[c] *= unscale;
     }
-    template <bool EXACT, bool MK>
+    template <bool MK>
     static void col_rexp_sum_t(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                const T *m, double *sum, double *count, const ColNext<T> *next) {
+        const ColExp pe = {x, nullptr, 0, true};
         col_sum<MK>(n, px, w, m, sum, count, [&](int64_t r, int64_t c, int64_t k, V mv, V &cnt) {
             V xv = ld(x + r * px + c, k, T(0));
             const uint8_t *mr = mk + r * pk + c;
             const typename K::M eq = K::eq_mask(keep<MK>(mr, k, xv, T(__builtin_nan(""))), mv);
             cnt = K::add_one(cnt, eq);
-            return keep<MK>(mr, k, term<EXACT>(xv, K::sub(xv, mv), K::sub(K::set1(T(0)), mv), eq), T(0));
-        }, next, pk);
+            return keep<MK>(mr, k, term<true>(xv, K::sub(xv, mv), K::sub(K::set1(T(0)), mv), eq), T(0));
+        }, next, pk, MK ? nullptr : &pe);
     }
 
     template <bool MK = false>
