@@ -870,9 +870,12 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
     }
 
     /* mk: the tile's mask (null: none), wsi its stride across the columns.
-     * xbuf: WTILE elements for converted tiles (else unused). */
+     * xbuf: WTILE elements for converted tiles (else unused). xn: the tile this
+     * thread runs next (wn columns), or null: a short tile's exp sweep
+     * prefetches it. Interleaved A/B, Zen 3, one thread: softmax float32
+     * (64, 1000, 64) axis=1 -7%, float64 -20%, (16, 1000, 256) axis=1 -7%. */
     void run(const P &p, const XS *x, YS *y, int64_t w, int64_t ys_inner, const uint8_t *mk, int64_t wsi,
-             uint8_t *wtile, T *xbuf) {
+             uint8_t *wtile, T *xbuf, const XS *xn = nullptr, int64_t wn = 0) {
         const KernelTable<T> *k = p.k;
         const int64_t n = p.n;
         if (mk && wsi == 0 && p.wsn == 0) {  /* one mask byte for the whole tile */
@@ -900,6 +903,9 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
             int64_t pk = 0, px, py;
             const uint8_t *wk = mk ? mask_rows(p, mk, wsi, 0, n, w, wtile, &pk) : nullptr;
             const T *xt = rows_in(p, x, 0, n, w, xbuf, &px);
+            ColNext<T> pfn = {nullptr, nullptr, n, 0, nullptr, wn};
+            if constexpr (DIRECT) pfn.x = xn;
+            const ColNext<T> *pf = pfn.x && !wk ? &pfn : nullptr;
             if (wk)
                 k->col_max_w(xt, n, px, w, wk, pk, m);
             else
@@ -909,7 +915,7 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
                 if (wk)
                     k->col_rexp_store_w(xt, n, px, w, wk, pk, m, yt, py, sum);
                 else
-                    k->col_rexp_store(xt, n, px, w, m, yt, py, sum);
+                    k->col_rexp_store(xt, n, px, w, m, yt, py, sum, pf);
                 bool finite = true;
                 for (int64_t c = 0; c < w; ++c) {
                     off[c] = (T)(1.0 / sum[c]);
@@ -925,7 +931,7 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
             if (wk)
                 k->col_rexp_sum_w(xt, n, px, w, wk, pk, m, sum, count, nullptr);
             else
-                k->col_rexp_sum(xt, n, px, w, m, sum, count, nullptr);
+                k->col_rexp_sum(xt, n, px, w, m, sum, count, pf);
             if (p.op == FS_LOG_SOFTMAX) {
                 for (int64_t c = 0; c < w; ++c) off[c] = (T)fs_log_softmax_offset(m[c], sum[c], count[c]);
                 T *yt = rows_out(p, y, 0, w, xbuf + OUT_AT, &py);
@@ -1079,8 +1085,17 @@ int run_columns(Plan<T, XS, YS> &p, const XS *x, const uint8_t *wm, YS *y, const
             for (int64_t i = lo; i < hi; ++i) {
                 const int64_t c0 = j * tile;
                 const int64_t w = ni - c0 < tile ? ni - c0 : tile;
+                const XS *xn = nullptr;  /* this thread's next tile */
+                int64_t wn = 0;
+                if (i + 1 < hi && j + 1 < ntiles) {
+                    xn = x + it.xoff + c0 + tile;
+                    wn = ni - c0 - tile < tile ? ni - c0 - tile : tile;
+                } else if (i + 1 < hi) {
+                    xn = x + it.next_x();
+                    wn = ni < tile ? ni : tile;
+                }
                 ct->run(p, x + it.xoff + c0, y + it.yoff + c0 * ys_inner, w, ys_inner,
-                        p.masked ? wm + it.woff + c0 * wsi : nullptr, wsi, wtile, xbuf);
+                        p.masked ? wm + it.woff + c0 * wsi : nullptr, wsi, wtile, xbuf, xn, wn);
                 if (++j == ntiles) {
                     j = 0;
                     it.next();

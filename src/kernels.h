@@ -26,12 +26,15 @@ enum { FS_COL_TILE_BYTES = 4 * 1024 };
  * sums so that its DRAM reads overlap their exps: n rows at x (no more than
  * this block has; this block's pitch; mask rows at mk, or null), their column
  * max goes to m. Rows [0, ahead) of x may be prefetched: the next blocks' rows
- * that exist. */
+ * that exist. With m null, the next short tile, only prefetched into L2 by
+ * the exp sweep of this one: rows [0, n), columns [0, w) of x, at this
+ * tile's pitch. */
 template <class T> struct ColNext {
     const T *x;
     const uint8_t *mk;
     int64_t n, ahead;
     T *m;
+    int64_t w;
 };
 
 /* Per-block results of a long slice's first sweep: the max, the sum of
@@ -74,7 +77,8 @@ template <class T> struct KernelTable {
 
     /* Column tiles: n rows of w contiguous columns, row r at x + r * px. */
     void (*col_max)(const T *x, int64_t n, int64_t px, int64_t w, T *m);
-    void (*col_rexp_store)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, T *y, int64_t py, double *sum);
+    void (*col_rexp_store)(const T *x, int64_t n, int64_t px, int64_t w, const T *m, T *y, int64_t py, double *sum,
+                           const ColNext<T> *next);
     /* sum over x != m and count of x == m per column, as rexp_sum_excl (count
      * null: the plain sum of exp(x - m)); next (or null): the next block, whose
      * max is taken in the same loop */

@@ -887,7 +887,16 @@ template <class K> struct Kernels {
     template <bool MK, class F>
     static inline void col_sum(int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count, F e,
                                const ColNext<T> *nx, int64_t pk, const ColExp *pe = nullptr) {
-        if (nx) return col_sum_rows<MK>(n, px, w, m, sum, count, e, nx, pk);
+        if (nx && nx->m) return col_sum_rows<MK>(n, px, w, m, sum, count, e, nx, pk);
+        /* the next short tile (nx, m null) goes to L2 a line per four rows
+         * and group, while the exps keep the core busy: its max sweep then
+         * reads from L2, not DRAM */
+        const T *pf = nx ? nx->x : nullptr;
+        const int64_t pfn = nx && nx->n < n ? nx->n : n, pfw = nx ? nx->w : 0;
+        auto prefetch4 = [&](int64_t r, int64_t c) {
+            if (pf && c < pfw && r + 4 <= pfn && (c * (int64_t)sizeof(T)) % 64 == 0)
+                for (int64_t i = 0; i < 4; ++i) __builtin_prefetch(pf + (r + i) * px + c, 0, 2);
+        };
         for (int64_t g0 = 0; g0 < w; g0 += 4 * W) {
             int64_t k[4];
             V mv[4], cnt[4];
@@ -902,11 +911,15 @@ template <class K> struct Kernels {
             int64_t r = 0;
             if (pe && k[3] == W && pe->excl)
                 for (; r + 4 <= n; r += 4)
-                    for (int j = 0; j < 4; ++j) col_excl4(pe->x + r * px + g0 + j * W, px, mv[j], cnt[j], acc[j]);
+                    for (int j = 0; j < 4; ++j) {
+                        prefetch4(r, g0 + j * W);
+                        col_excl4(pe->x + r * px + g0 + j * W, px, mv[j], cnt[j], acc[j]);
+                    }
             if (pe && k[3] == W && !pe->excl)
                 for (; r + 4 <= n; r += 4)
                     for (int j = 0; j < 4; ++j) {
                         const int64_t c = g0 + j * W;
+                        prefetch4(r, c);
                         col_exp4(pe->x + r * px + c, px, pe->y ? pe->y + r * pe->py + c : nullptr, pe->py, mv[j], acc[j]);
                     }
             for (; r + 4 <= n; r += 4)
@@ -992,23 +1005,24 @@ template <class K> struct Kernels {
         });
     }
 
+    /* next: only a next tile to prefetch (m null), or null */
     static void col_rexp_store(const T *x, int64_t n, int64_t px, int64_t w, const T *m, T *y, int64_t py,
-                               double *sum) {
-        col_rexp_store_t<false>(x, n, px, w, nullptr, 0, m, y, py, sum);
+                               double *sum, const ColNext<T> *next) {
+        col_rexp_store_t<false>(x, n, px, w, nullptr, 0, m, y, py, sum, next);
     }
     static void col_rexp_store_w(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                  const T *m, T *y, int64_t py, double *sum) {
-        col_rexp_store_t<true>(x, n, px, w, mk, pk, m, y, py, sum);
+        col_rexp_store_t<true>(x, n, px, w, mk, pk, m, y, py, sum, nullptr);
     }
     template <bool MK>
     static FS_BODY void col_rexp_store_t(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
-                                        const T *m, T *y, int64_t py, double *sum) {
+                                        const T *m, T *y, int64_t py, double *sum, const ColNext<T> *next) {
         const ColExp pe = {x, y, py, false};
         col_sum<MK>(n, px, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &) {
             V e = keep<MK>(mk + r * pk + c, k, K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv)), T(0));
             st(y + r * py + c, e, k);
             return e;
-        }, nullptr, pk, MK ? nullptr : &pe);
+        }, next, pk, MK ? nullptr : &pe);
     }
 
     /* Column sums of exp(x - m) * 2^sum_scale over x != m, and the counts of
