@@ -872,8 +872,9 @@ template <class T, class XS = T, class YS = T> struct ColumnTile {
     /* mk: the tile's mask (null: none), wsi its stride across the columns.
      * xbuf: WTILE elements for converted tiles (else unused). xn: the tile this
      * thread runs next (wn columns), or null: a short tile's exp sweep
-     * prefetches it. Interleaved A/B, Zen 3, one thread: softmax float32
-     * (64, 1000, 64) axis=1 -7%, float64 -20%, (16, 1000, 256) axis=1 -7%. */
+     * prefetches it. Interleaved A/B, Zen 3, one thread, medians: float32
+     * (64, 1000, 64) axis=1 softmax 6.40 -> 6.18 ms, log_softmax 6.27 -> 5.75 ms;
+     * (1000, 1000) axis=0 softmax 1.33 -> 1.22 ms. */
     void run(const P &p, const XS *x, YS *y, int64_t w, int64_t ys_inner, const uint8_t *mk, int64_t wsi,
              uint8_t *wtile, T *xbuf, const XS *xn = nullptr, int64_t wn = 0) {
         const KernelTable<T> *k = p.k;
