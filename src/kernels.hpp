@@ -825,14 +825,13 @@ template <class K> struct Kernels {
         }
     }
 
-    /* What col_sum's e() gives for unmasked x: plain exps, exp(x - m), stored
-     * into y at pitch py if y is not null; or (excl) the exact terms over
-     * x != m and the count of x == m, as col_rexp_sum_t<true>. */
+    /* What col_sum's e() reads and writes for unmasked x: x, and y at pitch py
+     * if the exps are stored (y not null). With col_sum's count, e() gives the
+     * exact terms over x != m (col_excl4), else plain exps (col_exp4). */
     struct ColExp {
         const T *x;
         T *y;
         int64_t py;
-        bool excl;
     };
     /* Four rows from xr (pitch px) of one whole vector of columns: their exps
      * (stored if yr), tree-added into acc. e() in col_sum's order with the same
@@ -857,7 +856,7 @@ template <class K> struct Kernels {
         K::acc_add(acc, K::add(K::add(e0, e1), K::add(e2, e3)));
     }
 
-    /* col_exp4 for the exact sums over x != m: e() of col_rexp_sum_t<true>,
+    /* col_exp4 for the exact sums over x != m: e() of col_rexp_sum_t,
      * four rows at a time with one exp test (the same bits: term() gives the
      * same value every way). */
     static FS_BODY void col_excl4(const T *xr, int64_t px, V mv, V &cnt, typename K::Acc &acc) {
@@ -881,8 +880,8 @@ template <class K> struct Kernels {
      * tree, then into K::Acc per vector, as in rexp_store; the order depends only
      * on n. e(r, c, k, mv, cnt) returns row r's exp values at lanes [c, c+k)
      * (and may add to cnt). nx (or null): the next block, see col_sum_rows.
-     * pe (or null): e() gives plain exps (ColExp), so whole groups of four
-     * vectors take col_exp4. (col_sum_rows does not: there the next block's
+     * pe (or null): x is unmasked (ColExp), so whole groups of four vectors
+     * take col_excl4 (with count) or col_exp4. (col_sum_rows does not: there the next block's
      * max shares the loop, and col_exp4 made a 64-row block 9% slower.) */
     template <bool MK, class F>
     static inline void col_sum(int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count, F e,
@@ -909,13 +908,13 @@ template <class K> struct Kernels {
                 acc[j] = K::acc_zero();
             }
             int64_t r = 0;
-            if (pe && k[3] == W && pe->excl)
+            if (pe && k[3] == W && count)
                 for (; r + 4 <= n; r += 4)
                     for (int j = 0; j < 4; ++j) {
                         prefetch4(r, g0 + j * W);
                         col_excl4(pe->x + r * px + g0 + j * W, px, mv[j], cnt[j], acc[j]);
                     }
-            if (pe && k[3] == W && !pe->excl)
+            if (pe && k[3] == W && !count)
                 for (; r + 4 <= n; r += 4)
                     for (int j = 0; j < 4; ++j) {
                         const int64_t c = g0 + j * W;
@@ -1017,7 +1016,7 @@ template <class K> struct Kernels {
     template <bool MK>
     static FS_BODY void col_rexp_store_t(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                         const T *m, T *y, int64_t py, double *sum, const ColNext<T> *next) {
-        const ColExp pe = {x, y, py, false};
+        const ColExp pe = {x, y, py};
         col_sum<MK>(n, px, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &) {
             V e = keep<MK>(mk + r * pk + c, k, K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv)), T(0));
             st(y + r * py + c, e, k);
@@ -1040,7 +1039,7 @@ template <class K> struct Kernels {
     static FS_BODY void col_rexp_sum_m(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                       const T *m, double *sum, double *count, const ColNext<T> *next) {
         if (!count) {  /* the plain sum of exp(x - m) (unscaled) */
-            const ColExp pe = {x, nullptr, 0, false};
+            const ColExp pe = {x, nullptr, 0};
             col_sum<MK>(n, px, w, m, sum, nullptr, [&](int64_t r, int64_t c, int64_t k, V mv, V &) {
                 return keep<MK>(mk + r * pk + c, k, K::exp_nonpos(K::sub(ld(x + r * px + c, k, T(0)), mv)), T(0));
             }, next, pk, MK ? nullptr : &pe);
@@ -1052,7 +1051,7 @@ template <class K> struct Kernels {
     template <bool MK>
     static void col_rexp_sum_t(const T *x, int64_t n, int64_t px, int64_t w, const uint8_t *mk, int64_t pk,
                                const T *m, double *sum, double *count, const ColNext<T> *next) {
-        const ColExp pe = {x, nullptr, 0, true};
+        const ColExp pe = {x, nullptr, 0};
         col_sum<MK>(n, px, w, m, sum, count, [&](int64_t r, int64_t c, int64_t k, V mv, V &cnt) {
             V xv = ld(x + r * px + c, k, T(0));
             const uint8_t *mr = mk + r * pk + c;
