@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from Cython.Build import cythonize
@@ -97,9 +98,55 @@ class BuildExt(build_ext):
             return original(obj, src, ext, cc_args, flags, pp_opts)
 
         compiler._compile = compile_one
+        compiler.compile = self._parallel_compile(compiler)
         for ext in self.extensions:
             ext.extra_link_args = list(ext.extra_link_args or []) + (["-fopenmp"] if omp else []) + san_link
         super().build_extensions()
+
+    def jobs(self):
+        """Compiler processes at once: build_ext -j N, else FASTSOFTMAX_BUILD_JOBS, else the usable CPUs."""
+        if self.parallel:
+            return max(1, int(self.parallel))
+        env = os.environ.get("FASTSOFTMAX_BUILD_JOBS", "").strip()
+        if env:
+            if not env.isdigit() or int(env) < 1:
+                sys.exit(f"FASTSOFTMAX_BUILD_JOBS={env!r}: give a positive integer")
+            return int(env)
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+    def _parallel_compile(self, compiler):
+        """compiler.compile with the sources of one extension compiled side by side.
+
+        The extension is seven translation units, three of them the kernel
+        tiers that each instantiate kernels.hpp; one after the other they took
+        most of a build (and about 8 minutes with the sanitizers, CI's longest
+        step). distutils compiles them serially; this is its loop over a pool.
+        """
+        jobs = self.jobs()
+
+        def compile_all(sources, output_dir=None, macros=None, include_dirs=None, debug=0,
+                        extra_preargs=None, extra_postargs=None, depends=None):
+            macros, objects, extra, pp_opts, build = compiler._setup_compile(
+                output_dir, macros, include_dirs, sources, depends, extra_postargs)
+            cc_args = compiler._get_cc_args(pp_opts, debug, extra_preargs)
+            todo = [obj for obj in objects if obj in build]
+
+            def one(obj):
+                src, ext = build[obj]
+                compiler._compile(obj, src, ext, cc_args, extra, pp_opts)
+
+            if jobs == 1 or len(todo) < 2:
+                for obj in todo:
+                    one(obj)
+            else:
+                # the slowest first (the tiers' kernels, then by size), so the pool drains evenly
+                todo.sort(key=lambda o: ("kernels_" not in build[o][0], -os.path.getsize(build[o][0])))
+                with ThreadPoolExecutor(min(jobs, len(todo))) as pool:
+                    for f in [pool.submit(one, obj) for obj in todo]:
+                        f.result()  # the first failure stops the build with its error
+            return objects
+
+        return compile_all
 
 
 sources = ["fastsoftmax/_core.pyx", "src/driver.cpp", "src/backward.cpp", "src/dispatch.cpp", "src/kernels_generic.cpp"]
