@@ -73,6 +73,7 @@ struct VecF32 {
     /* where= masks: one byte per element, nonzero = take part; M has all bits
      * set in the lanes that take part (bytes widened with vpmovzxbd, compared to 0). */
     typedef __m256 M;
+    static inline M first_mask(int64_t n) { return _mm256_castsi256_ps(first(n)); }  /* lanes < n */
     static inline M mask_widen(__m128i b) {
         const __m256i d = _mm256_cvtepu8_epi32(b);
         return _mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpeq_epi32(d, _mm256_setzero_si256()),
@@ -119,6 +120,37 @@ struct VecF32 {
         a = _mm_add_ps(a, _mm_movehl_ps(a, a));
         a = _mm_add_ss(a, _mm_shuffle_ps(a, a, 1));
         return _mm_cvtss_f32(a);
+    }
+    /* Transposed rows (kernels.hpp small_block): c[l] holds lane l of W vectors,
+     * one per lane. hmax_cols and hadd_cols give, in lane r, hmax and hadd of
+     * the vector that lane r stands for, in the same pairs and operand order,
+     * so the same bits (max's NaN choice included). */
+    enum { TRANSPOSE = 1 };
+    static inline __attribute__((always_inline)) V hmax_cols(const V *c) {
+        const V a0 = _mm256_max_ps(c[0], c[4]), a1 = _mm256_max_ps(c[1], c[5]);
+        const V a2 = _mm256_max_ps(c[2], c[6]), a3 = _mm256_max_ps(c[3], c[7]);
+        return _mm256_max_ps(_mm256_max_ps(a0, a2), _mm256_max_ps(a1, a3));
+    }
+    static inline __attribute__((always_inline)) V hadd_cols(const V *c) {
+        const V a0 = _mm256_add_ps(c[0], c[4]), a1 = _mm256_add_ps(c[1], c[5]);
+        const V a2 = _mm256_add_ps(c[2], c[6]), a3 = _mm256_add_ps(c[3], c[7]);
+        return _mm256_add_ps(_mm256_add_ps(a0, a2), _mm256_add_ps(a1, a3));
+    }
+    static inline V div(V a, V b) { return _mm256_div_ps(a, b); }
+    /* r[0..8) in place: row i lane j -> row j lane i */
+    static inline __attribute__((always_inline)) void transpose(V *r) {
+        const V t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        const V t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        const V t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        const V t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        const V s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+        const V s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+        const V s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+        const V s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+        r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+        r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+        r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+        r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
     }
     static inline void to_double(V v, double *d) {
         _mm256_storeu_pd(d, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
@@ -250,6 +282,7 @@ struct VecF64 {
     /* where= masks: one byte per element, nonzero = take part; M has all bits
      * set in the lanes that take part (bytes widened with vpmovzxbq, compared to 0). */
     typedef __m256d M;
+    static inline M first_mask(int64_t n) { return _mm256_castsi256_pd(first(n)); }  /* lanes < n */
     static inline M mask_widen(__m128i b) {
         const __m256i d = _mm256_cvtepu8_epi64(b);
         return _mm256_castsi256_pd(_mm256_xor_si256(_mm256_cmpeq_epi64(d, _mm256_setzero_si256()),
@@ -296,6 +329,17 @@ struct VecF64 {
         __m128d a = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
         a = _mm_add_sd(a, _mm_unpackhi_pd(a, a));
         return _mm_cvtsd_f64(a);
+    }
+    /* Transposed rows: as VecF32's */
+    enum { TRANSPOSE = 1 };
+    static inline __attribute__((always_inline)) V hmax_cols(const V *c) { return _mm256_max_pd(_mm256_max_pd(c[0], c[2]), _mm256_max_pd(c[1], c[3])); }
+    static inline __attribute__((always_inline)) V hadd_cols(const V *c) { return _mm256_add_pd(_mm256_add_pd(c[0], c[2]), _mm256_add_pd(c[1], c[3])); }
+    static inline V div(V a, V b) { return _mm256_div_pd(a, b); }
+    static inline __attribute__((always_inline)) void transpose(V *r) {
+        const V t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+        const V t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+        r[0] = _mm256_permute2f128_pd(t0, t2, 0x20), r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+        r[2] = _mm256_permute2f128_pd(t0, t2, 0x31), r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
     }
     static inline void to_double(V v, double *d) { _mm256_storeu_pd(d, v); }
     static inline V pow2(V k) {  /* 2^k for integral k in [-1022, 1023] */

@@ -31,6 +31,7 @@ template <class Tp, class Bits, class C> struct VecGeneric {
     static inline V fmadd(V a, V b, V c) { for (int i = 0; i < W; ++i) a.v[i] = a.v[i] * b.v[i] + c.v[i]; return a; }
     /* where= masks: one byte per element, nonzero = take part. */
     struct M { bool b[W]; };
+    static inline M first_mask(int64_t n) { M m; for (int i = 0; i < W; ++i) m.b[i] = i < n; return m; }  /* lanes < n */
     /* Lanes where x == m (never for NaN), their count, and c + 1 there. */
     static inline M eq_mask(V x, V m) { M e; for (int i = 0; i < W; ++i) e.b[i] = x.v[i] == m.v[i]; return e; }
     static inline int64_t count(M e) { int64_t c = 0; for (int i = 0; i < W; ++i) c += e.b[i]; return c; }
@@ -59,6 +60,26 @@ template <class Tp, class Bits, class C> struct VecGeneric {
     static inline void acc_lanes(const Acc &a, double *d) { for (int i = 0; i < W; ++i) d[i] = a.s[i] + a.c[i]; }
     static inline double acc_total(const Acc &a) { return fs_compensated_sum(a.s, a.c, W); }
     static inline T hadd(V a) { return (a.v[0] + a.v[2]) + (a.v[1] + a.v[3]); }
+    /* Transposed rows (kernels.hpp small_block): c[l] holds lane l of W
+     * vectors, one per lane; lane r of hmax_cols / hadd_cols is hmax / hadd of
+     * the vector lane r stands for, the same steps in the same order. */
+    enum { TRANSPOSE = 1 };
+    static inline __attribute__((always_inline)) V hmax_cols(const V *c) {
+        V m = c[0];
+        for (int i = 1; i < W; ++i)
+            for (int r = 0; r < W; ++r) m.v[r] = c[i].v[r] > m.v[r] ? c[i].v[r] : m.v[r];
+        return m;
+    }
+    static inline __attribute__((always_inline)) V hadd_cols(const V *c) { return add(add(c[0], c[2]), add(c[1], c[3])); }
+    static inline V div(V a, V b) { for (int i = 0; i < W; ++i) a.v[i] /= b.v[i]; return a; }
+    static inline __attribute__((always_inline)) void transpose(V *r) {
+        for (int i = 0; i < W; ++i)
+            for (int j = i + 1; j < W; ++j) {
+                const T t = r[i].v[j];
+                r[i].v[j] = r[j].v[i];
+                r[j].v[i] = t;
+            }
+    }
     static inline void to_double(V a, double *d) { for (int i = 0; i < W; ++i) d[i] = (double)a.v[i]; }
     static inline T pow2(T k) {  /* 2^k for integral k in the normal range */
         Bits b = (Bits)((int)k + C::exponent_bias) << C::mantissa_bits;
