@@ -13,6 +13,10 @@
   HYPOTHESIS_PROFILE=long (or fuzz).
 
 Long runs beyond the default suite are behind FASTSOFTMAX_LONG_TESTS=1.
+
+FASTSOFTMAX_TEST_SHARD=k/N runs shard k (0 <= k < N) of the collected tests,
+each test in exactly one shard by a hash of its id: N processes side by side
+(tools/sanitize.sh's SANITIZE_SHARDS) run the whole suite once between them.
 """
 import os
 import sys
@@ -78,3 +82,26 @@ def _restore_global_state():
     yield
     assert fastsoftmax.get_num_threads() == n, "a test changed the thread count"
     assert _core.get_tier() == t, "a test changed the SIMD tier"
+
+
+def _shard():
+    value = os.environ.get("FASTSOFTMAX_TEST_SHARD", "").strip()
+    if not value:
+        return None
+    try:
+        k, n = (int(v) for v in value.split("/"))
+    except ValueError:
+        k = n = -1
+    if not 0 <= k < n:
+        raise pytest.UsageError(f"FASTSOFTMAX_TEST_SHARD={value!r}: give k/N with 0 <= k < N")
+    return k, n
+
+
+def pytest_collection_modifyitems(config, items):
+    shard = _shard()
+    if shard is None:
+        return
+    k, n = shard
+    keep = [it for it in items if zlib.crc32(it.nodeid.encode()) % n == k]
+    config.hook.pytest_deselected(items=[it for it in items if zlib.crc32(it.nodeid.encode()) % n != k])
+    items[:] = keep
