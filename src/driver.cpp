@@ -642,6 +642,18 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
                             p.k->small_rows(p.op, x + lo * xs, xs, y + lo * ys, ys, p.n, hi - lo);
                         }
                         hi = lo;
+                    } else if (small && !p.masked) {
+                        /* runs of evenly spaced short rows along the last outer dim
+                         * (outer dims that do not merge): one kernel call a run, so
+                         * small_rows can take them a vector width at a time */
+                        const int d = o.nd - 1;
+                        while (lo < hi) {
+                            const int64_t left = o.shape[d] - it.idx[d];
+                            const int64_t cnt = hi - lo < left ? hi - lo : left;
+                            p.k->small_rows(p.op, x + it.xoff, o.xs[d], y + it.yoff, o.ys[d], p.n, cnt);
+                            for (int64_t j = 0; j < cnt; ++j) it.next();
+                            lo += cnt;
+                        }
                     } else if (contiguous && !small && !p.long_slices && !p.masked) {
                         /* runs of evenly spaced rows (along the last outer dim) go to the
                          * pipelined kernel; rows of any other layout take the loop below */

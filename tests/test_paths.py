@@ -115,6 +115,21 @@ def test_short_rows_alone_and_batched(isa, op, dtype, rng):
         assert same_bits(call(op, wide_scale), np.stack([call(op, r[None])[0] for r in wide_scale])), n
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", OPS)
+def test_short_rows_in_runs_of_an_outer_layout(isa, op, dtype, rng, threads):
+    """Outer dims that do not merge: short rows go to small_rows a run (of 37)
+    at a time, in transposed blocks and one by one; the bits of contiguous rows."""
+    for n in (1, 3, 8, 10, 13, 17, 40):
+        base = (rng.standard_normal((3, 45, n)) * 4).astype(dtype)
+        base[1, 9, n // 2] = np.inf
+        base[2, 20, :] = -np.inf
+        x = base[:, :37, :]
+        got = threads(lambda: call(op, x))
+        assert same_bits(got, call(op, np.ascontiguousarray(x))), n
+        check(op, got[1, 10:], x[1, 10:])
+
+
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
 def test_pipelined_rows_in_place(isa, op, rng):
     """out=x: row k - 2 is written while rows k - 1 and k are read, each from its own row."""
