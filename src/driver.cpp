@@ -642,27 +642,21 @@ int run_rows(Plan<T, XS, YS> &p, const XS *x, const uint8_t *w, YS *y, const Out
                             p.k->small_rows(p.op, x + lo * xs, xs, y + lo * ys, ys, p.n, hi - lo);
                         }
                         hi = lo;
-                    } else if (small && !p.masked) {
-                        /* runs of evenly spaced short rows along the last outer dim
-                         * (outer dims that do not merge): one kernel call a run, so
-                         * small_rows can take them a vector width at a time */
-                        const int d = o.nd - 1;
-                        while (lo < hi) {
-                            const int64_t left = o.shape[d] - it.idx[d];
-                            const int64_t cnt = hi - lo < left ? hi - lo : left;
-                            p.k->small_rows(p.op, x + it.xoff, o.xs[d], y + it.yoff, o.ys[d], p.n, cnt);
-                            for (int64_t j = 0; j < cnt; ++j) it.next();
-                            lo += cnt;
-                        }
-                    } else if (contiguous && !small && !p.long_slices && !p.masked) {
-                        /* runs of evenly spaced rows (along the last outer dim) go to the
-                         * pipelined kernel; rows of any other layout take the loop below */
+                    } else if (contiguous && !p.long_slices && !p.masked) {
+                        /* runs of evenly spaced rows (along the last outer dim, where
+                         * outer dims do not merge) go to one kernel call each: short
+                         * rows to small_rows (a vector width of rows at a time), longer
+                         * ones to the pipelined kernel; other layouts take the loop below */
                         const int d = o.nd - 1;
                         while (lo < hi) {
                             const int64_t left = d >= 0 ? o.shape[d] - it.idx[d] : hi - lo;
                             const int64_t cnt = hi - lo < left ? hi - lo : left;
-                            p.k->rows(p.op, x + it.xoff, d >= 0 ? o.xs[d] : 0, y + it.yoff, d >= 0 ? o.ys[d] : 0,
-                                      p.n, cnt, p.stream, far, stage ? buf : nullptr);
+                            const int64_t xs = d >= 0 ? o.xs[d] : 0, ys = d >= 0 ? o.ys[d] : 0;
+                            if (small)
+                                p.k->small_rows(p.op, x + it.xoff, xs, y + it.yoff, ys, p.n, cnt);
+                            else
+                                p.k->rows(p.op, x + it.xoff, xs, y + it.yoff, ys, p.n, cnt, p.stream, far,
+                                          stage ? buf : nullptr);
                             for (int64_t j = 0; j < cnt; ++j) it.next();
                             lo += cnt;
                         }

@@ -742,11 +742,11 @@ template <class K> struct Kernels {
          * the fast exp (the same bits as exp_nonpos); columns past n hold the
          * fill. */
         if (op == 0) {  /* softmax */
-            const V zero = K::set1(T(0)), pad = zero;  /* the fill adds 0, as in the row path */
+            const V zero = K::set1(T(0));  /* the fill adds 0, as in the row path */
             for (int b = 0; b < B; ++b) {
                 for (int j = 0; j < NC; j += 4) {
                     if (j >= n) {
-                        e[b][j] = e[b][j + 1] = e[b][j + 2] = e[b][j + 3] = pad;
+                        e[b][j] = e[b][j + 1] = e[b][j + 2] = e[b][j + 3] = zero;
                         continue;
                     }
                     V t[4];
@@ -754,9 +754,9 @@ template <class K> struct Kernels {
                     /* a group that ends in the fill tests only its columns before n */
                     if (K::template exp_fast_ok<false>(t[0], j + 1 < n ? t[1] : zero, j + 2 < n ? t[2] : zero,
                                                        j + 3 < n ? t[3] : zero)) {
-                        for (int k = 0; k < 4; ++k) e[b][j + k] = j + k < n ? K::exp_fast(t[k]) : pad;
+                        for (int k = 0; k < 4; ++k) e[b][j + k] = j + k < n ? K::exp_fast(t[k]) : zero;
                     } else {
-                        for (int k = 0; k < 4; ++k) e[b][j + k] = j + k < n ? K::exp_nonpos(t[k]) : pad;
+                        for (int k = 0; k < 4; ++k) e[b][j + k] = j + k < n ? K::exp_nonpos(t[k]) : zero;
                     }
                 }
             }

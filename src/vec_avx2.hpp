@@ -121,7 +121,7 @@ struct VecF32 {
         a = _mm_add_ss(a, _mm_shuffle_ps(a, a, 1));
         return _mm_cvtss_f32(a);
     }
-    /* Transposed rows (kernels.hpp small_block): c[l] holds lane l of W vectors,
+    /* Transposed rows (kernels.hpp small_blocks): c[l] holds lane l of W vectors,
      * one per lane. hmax_cols and hadd_cols give, in lane r, hmax and hadd of
      * the vector that lane r stands for, in the same pairs and operand order,
      * so the same bits (max's NaN choice included). */

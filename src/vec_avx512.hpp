@@ -76,7 +76,7 @@ struct VecF32 {
     /* The total: a tree in double is far inside float32 precision. */
     static inline double acc_total(const Acc &a) { return _mm512_reduce_add_pd(_mm512_add_pd(a.lo, a.hi)); }
     static inline T hadd(V v) { return _mm512_reduce_add_ps(v); }
-    /* no transposed short rows here (kernels.hpp small_block): they are not yet
+    /* no transposed short rows here (kernels.hpp small_blocks): they are not yet
      * measured on an AVX-512 machine, and their hmax_cols would have to mirror
      * the compiler's _mm512_reduce_max order; the row path runs */
     enum { TRANSPOSE = 0 };
@@ -182,7 +182,7 @@ struct VecF64 {
         return fs_compensated_sum(s, c, W);
     }
     static inline T hadd(V v) { return _mm512_reduce_add_pd(v); }
-    /* no transposed short rows here (kernels.hpp small_block): they are not yet
+    /* no transposed short rows here (kernels.hpp small_blocks): they are not yet
      * measured on an AVX-512 machine, and their hmax_cols would have to mirror
      * the compiler's _mm512_reduce_max order; the row path runs */
     enum { TRANSPOSE = 0 };

@@ -60,7 +60,7 @@ template <class Tp, class Bits, class C> struct VecGeneric {
     static inline void acc_lanes(const Acc &a, double *d) { for (int i = 0; i < W; ++i) d[i] = a.s[i] + a.c[i]; }
     static inline double acc_total(const Acc &a) { return fs_compensated_sum(a.s, a.c, W); }
     static inline T hadd(V a) { return (a.v[0] + a.v[2]) + (a.v[1] + a.v[3]); }
-    /* Transposed rows (kernels.hpp small_block): c[l] holds lane l of W
+    /* Transposed rows (kernels.hpp small_blocks): c[l] holds lane l of W
      * vectors, one per lane; lane r of hmax_cols / hadd_cols is hmax / hadd of
      * the vector lane r stands for, the same steps in the same order. */
     enum { TRANSPOSE = 1 };

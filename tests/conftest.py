@@ -102,6 +102,6 @@ def pytest_collection_modifyitems(config, items):
     if shard is None:
         return
     k, n = shard
-    keep = [it for it in items if zlib.crc32(it.nodeid.encode()) % n == k]
-    config.hook.pytest_deselected(items=[it for it in items if zlib.crc32(it.nodeid.encode()) % n != k])
-    items[:] = keep
+    ours = [zlib.crc32(it.nodeid.encode()) % n == k for it in items]
+    config.hook.pytest_deselected(items=[it for it, o in zip(items, ours) if not o])
+    items[:] = [it for it, o in zip(items, ours) if o]
