@@ -80,6 +80,7 @@ struct VecF32 {
      * measured on an AVX-512 machine, and their hmax_cols would have to mirror
      * the compiler's _mm512_reduce_max order; the row path runs */
     enum { TRANSPOSE = 0 };
+    enum { TEST_EQ = 0 };  /* kernels.hpp SumExclSweep::four_fast */
     static inline void to_double(V v, double *d) {
         _mm512_storeu_pd(d, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
         _mm512_storeu_pd(d + 8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
@@ -186,6 +187,7 @@ struct VecF64 {
      * measured on an AVX-512 machine, and their hmax_cols would have to mirror
      * the compiler's _mm512_reduce_max order; the row path runs */
     enum { TRANSPOSE = 0 };
+    enum { TEST_EQ = 0 };  /* kernels.hpp SumExclSweep::four_fast */
     static inline void to_double(V v, double *d) { _mm512_storeu_pd(d, v); }
     static inline V exp_nonpos(V t) { return exp_body<false, false>(t, t, (__mmask8)0xff); }
     /* A term of the log1p sums: exp(t) * 2^sum_scale, times (1 + err) with CORR
