@@ -40,7 +40,8 @@ template <class K> struct Kernels {
     /* Terms of the log1p sums: exp(x - m) * 2^sum_scale (they stay normal:
      * exp_constants.hpp), 0 where eq is set (x == m: counted apart). EXACT
      * (log_softmax, logsumexp) puts back the rounding error of x - m (2Sum:
-     * x - m = t + err exactly; exp(t + err) ~ exp(t) * (1 + err)): log_softmax
+     * x - m = t + err exactly; the layer's exp_term gives exp(t + err), err
+     * added to the reduced argument or as exp(t) * (1 + err)): log_softmax
      * of the max element is -log1p(sum of the others), so its relative accuracy
      * rests on every other term's x - m. t = x - m, neg_m = -m. FAST: the
      * caller checked K::exp_fast_ok for t. */
