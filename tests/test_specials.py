@@ -257,6 +257,34 @@ def test_log_softmax_near_zero(isa, dtype):
                 assert float(np.max(err)) <= 4 + math.log2(n_rest + 1) / 2
 
 
+@pytest.mark.parametrize("n", [2, 5, 16, 33])
+def test_short_rows_own_log1p(isa, n, rng):
+    """Short rows take log1p(rest) from the kernels' own branch-free log1p
+    (kernels.hpp log1p_rest; within 1.03 ULP of double). float64 rows
+    [0, t, ..., t] (rest (n - 1) exp(t) from 2^-61 to 63, so the reduced
+    argument covers [sqrt(2)/2, sqrt(2)) many times over), in a batch and one
+    at a time: logsumexp within 3 ULP of the long double value (the exp of
+    t and the log1p), log_softmax's max element too; rows of n zeros (rest
+    n - 1, no exp in it) within 1.5."""
+    ld = np.longdouble
+    t = np.concatenate([rng.uniform(-42.0, 0.0, 3000), -np.log(np.arange(1, 200)) / 7])
+    x = np.zeros((t.size, n))
+    x[:, 1:] = t[:, None]
+    rest = (n - 1) * np.exp(t.astype(ld))
+    exact = np.log1p(rest)
+    for op, pick, sign in (("logsumexp", lambda y: y, 1), ("log_softmax", lambda y: y[..., 0], -1)):
+        batch = pick(call(op, x))
+        one = np.array([pick(call(op, row)) for row in x[:400]])
+        assert np.array_equal(batch[:400], one), op
+        err = ulp_errors(sign * batch, exact, np.float64)
+        worst = int(np.argmax(err))
+        assert float(err[worst]) <= 3, (op, float(err[worst]), float(t[worst]))
+    zeros = np.zeros((64, n))
+    for op, pick in (("logsumexp", lambda y: y), ("log_softmax", lambda y: -y[..., 0])):
+        err = ulp_errors(pick(call(op, zeros)), np.log(ld(n)) + np.zeros(64, ld), np.float64)
+        assert float(np.max(err)) <= 1.5, op
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_logsumexp_relative_bound_without_cancellation(isa, dtype, rng):
     """Where max >= 0, m + log1p(s) does not cancel: the contract's relative bound holds."""
