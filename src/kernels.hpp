@@ -215,6 +215,18 @@ template <class K> struct Kernels {
         }
     };
 
+    /* e[j] = exp(x_j - m) for four vectors behind one test for the layer's fast
+     * exp (the same bits as exp_nonpos). The layer picks the argument's form:
+     * AVX2 float32 tests m - x with integer ops (vec_avx2.hpp exp_arg). */
+    static FS_BODY void exp4(V x0, V x1, V x2, V x3, V vm, V *e) {
+        const V a0 = K::exp_arg(x0, vm), a1 = K::exp_arg(x1, vm), a2 = K::exp_arg(x2, vm), a3 = K::exp_arg(x3, vm);
+        if (K::exp_args_fast(a0, a1, a2, a3)) {
+            e[0] = K::exp_arg_fast(a0), e[1] = K::exp_arg_fast(a1), e[2] = K::exp_arg_fast(a2), e[3] = K::exp_arg_fast(a3);
+        } else {
+            e[0] = K::exp_arg_slow(a0), e[1] = K::exp_arg_slow(a1), e[2] = K::exp_arg_slow(a2), e[3] = K::exp_arg_slow(a3);
+        }
+    }
+
     /* Sums: four vectors are added as a tree, then into K::Acc (double lanes for
      * float32, compensated double lanes for float64), so even n equal terms
      * sum to within ~1 ulp; the order depends only on n. */
@@ -246,18 +258,10 @@ template <class K> struct Kernels {
         FS_BODY explicit ExpStoreSweep(T m) : acc(K::acc_zero()), vm(K::set1(m)) {}
         FS_BODY V four(const T *x, const uint8_t *w, int64_t j, T *y, const T *next) {  /* stored; their tree sum */
             prefetch(next ? next + j : nullptr);
-            const V t0 = K::sub(K::load(x + j), vm), t1 = K::sub(K::load(x + j + W), vm);
-            const V t2 = K::sub(K::load(x + j + 2 * W), vm), t3 = K::sub(K::load(x + j + 3 * W), vm);
-            V e0, e1, e2, e3;
-            if (K::template exp_fast_ok<false>(t0, t1, t2, t3)) {  /* one test for four vectors */
-                e0 = K::exp_fast(t0), e1 = K::exp_fast(t1), e2 = K::exp_fast(t2), e3 = K::exp_fast(t3);
-            } else {
-                e0 = K::exp_nonpos(t0), e1 = K::exp_nonpos(t1), e2 = K::exp_nonpos(t2), e3 = K::exp_nonpos(t3);
-            }
-            e0 = keep<MK>(w + j, W, e0, T(0));
-            e1 = keep<MK>(w + j + W, W, e1, T(0));
-            e2 = keep<MK>(w + j + 2 * W, W, e2, T(0));
-            e3 = keep<MK>(w + j + 3 * W, W, e3, T(0));
+            V e[4];
+            exp4(K::load(x + j), K::load(x + j + W), K::load(x + j + 2 * W), K::load(x + j + 3 * W), vm, e);
+            const V e0 = keep<MK>(w + j, W, e[0], T(0)), e1 = keep<MK>(w + j + W, W, e[1], T(0));
+            const V e2 = keep<MK>(w + j + 2 * W, W, e[2], T(0)), e3 = keep<MK>(w + j + 3 * W, W, e[3], T(0));
             if constexpr (STORE) {
                 K::store(y + j, e0);
                 K::store(y + j + W, e1);
@@ -811,15 +815,12 @@ template <class K> struct Kernels {
                         e[b][j] = e[b][j + 1] = e[b][j + 2] = e[b][j + 3] = zero;
                         continue;
                     }
-                    V t[4];
-                    for (int k = 0; k < 4; ++k) t[k] = K::sub(c[b][j + k], m[b]);
-                    /* a group that ends in the fill tests only its columns before n */
-                    if (K::template exp_fast_ok<false>(t[0], j + 1 < n ? t[1] : zero, j + 2 < n ? t[2] : zero,
-                                                       j + 3 < n ? t[3] : zero)) {
-                        for (int k = 0; k < 4; ++k) e[b][j + k] = j + k < n ? K::exp_fast(t[k]) : zero;
-                    } else {
-                        for (int k = 0; k < 4; ++k) e[b][j + k] = j + k < n ? K::exp_nonpos(t[k]) : zero;
-                    }
+                    /* a group that ends in the fill tests only its columns before n
+                     * (the others take x = m there) */
+                    V g[4];
+                    exp4(c[b][j], j + 1 < n ? c[b][j + 1] : m[b], j + 2 < n ? c[b][j + 2] : m[b],
+                         j + 3 < n ? c[b][j + 3] : m[b], m[b], g);
+                    for (int k = 0; k < 4; ++k) e[b][j + k] = j + k < n ? g[k] : zero;
                 }
             }
             V inv[B];
@@ -1067,21 +1068,15 @@ template <class K> struct Kernels {
      * no lane count to check: (1000, 64) float32 tiles in L2, Zen 3, took 30%
      * less time than through e(). */
     static FS_BODY void col_exp4(const T *xr, int64_t px, T *yr, int64_t py, V mv, typename K::Acc &acc) {
-        const V t0 = K::sub(K::load(xr), mv), t1 = K::sub(K::load(xr + px), mv);
-        const V t2 = K::sub(K::load(xr + 2 * px), mv), t3 = K::sub(K::load(xr + 3 * px), mv);
-        V e0, e1, e2, e3;
-        if (K::template exp_fast_ok<false>(t0, t1, t2, t3)) {
-            e0 = K::exp_fast(t0), e1 = K::exp_fast(t1), e2 = K::exp_fast(t2), e3 = K::exp_fast(t3);
-        } else {
-            e0 = K::exp_nonpos(t0), e1 = K::exp_nonpos(t1), e2 = K::exp_nonpos(t2), e3 = K::exp_nonpos(t3);
-        }
+        V e[4];
+        exp4(K::load(xr), K::load(xr + px), K::load(xr + 2 * px), K::load(xr + 3 * px), mv, e);
         if (yr) {
-            K::store(yr, e0);
-            K::store(yr + py, e1);
-            K::store(yr + 2 * py, e2);
-            K::store(yr + 3 * py, e3);
+            K::store(yr, e[0]);
+            K::store(yr + py, e[1]);
+            K::store(yr + 2 * py, e[2]);
+            K::store(yr + 3 * py, e[3]);
         }
-        K::acc_add(acc, K::add(K::add(e0, e1), K::add(e2, e3)));
+        K::acc_add(acc, K::add(K::add(e[0], e[1]), K::add(e[2], e[3])));
     }
 
     /* col_exp4 for the exact sums over x != m: e() of col_rexp_sum_t,

@@ -95,6 +95,11 @@ struct VecF32 {
     /* vscalef covers every range in one instruction: no separate fast path */
     template <bool SCALED> static inline bool exp_fast_ok(V, V, V, V) { return true; }
     static inline V exp_fast(V t) { return exp_nonpos(t); }
+    /* The exp sweeps' argument (kernels.hpp exp4): t = x - m itself */
+    static inline V exp_arg(V x, V m) { return sub(x, m); }
+    static inline bool exp_args_fast(V, V, V, V) { return true; }
+    static inline V exp_arg_fast(V t) { return exp_nonpos(t); }
+    static inline V exp_arg_slow(V t) { return exp_nonpos(t); }
     template <bool CORR> static inline V exp_term_fast(V t, V err, __mmask16 eq) { return exp_term<CORR>(t, err, eq); }
     /* live (SCALED only): the lanes to compute, others give 0. SCALED: the polynomial's
      * coefficients carry 2^sum_scale, an exact scaling, which saves adding it to k. */
@@ -199,6 +204,11 @@ struct VecF64 {
     /* vscalef covers every range in one instruction: no separate fast path */
     template <bool SCALED> static inline bool exp_fast_ok(V, V, V, V) { return true; }
     static inline V exp_fast(V t) { return exp_nonpos(t); }
+    /* The exp sweeps' argument (kernels.hpp exp4): t = x - m itself */
+    static inline V exp_arg(V x, V m) { return sub(x, m); }
+    static inline bool exp_args_fast(V, V, V, V) { return true; }
+    static inline V exp_arg_fast(V t) { return exp_nonpos(t); }
+    static inline V exp_arg_slow(V t) { return exp_nonpos(t); }
     template <bool CORR> static inline V exp_term_fast(V t, V err, __mmask8 eq) { return exp_term<CORR>(t, err, eq); }
     /* live (SCALED only): the lanes to compute, others give 0. SCALED: the polynomial's
      * coefficients carry 2^sum_scale, an exact scaling, which saves adding it to k. */

@@ -116,6 +116,11 @@ template <class Tp, class Bits, class C> struct VecGeneric {
         return ok;
     }
     static inline V exp_fast(V t) { return exp_nonpos(t); }
+    /* The exp sweeps' argument (kernels.hpp exp4): t = x - m itself */
+    static inline V exp_arg(V x, V m) { return sub(x, m); }
+    static inline bool exp_args_fast(V, V, V, V) { return true; }
+    static inline V exp_arg_fast(V t) { return exp_nonpos(t); }
+    static inline V exp_arg_slow(V t) { return exp_nonpos(t); }
     template <bool CORR> static inline V exp_term_fast(V t, V err, M eq) { return exp_term<CORR>(t, err, eq); }
 };
 

@@ -58,20 +58,21 @@ def pattern_slices(n, dtype, rng):
         return np.array(rows, dtype=dtype)
 
 
-def plan_views(dtype, rng):
-    """(name, x, axis) covering every plan of src/driver.cpp."""
+def plan_views(dtype, rng, slices=pattern_slices):
+    """(name, x, axis) covering every plan of src/driver.cpp: slices(n, dtype,
+    rng) gives the (k, n) slices."""
     long = LONG[dtype] + 100
     out = []
-    out.append(("short rows", pattern_slices(13, dtype, rng), -1))
-    out.append(("rows", pattern_slices(300, dtype, rng), -1))
-    out.append(("columns", np.ascontiguousarray(pattern_slices(70, dtype, rng).T), 0))
-    cols = np.ascontiguousarray(pattern_slices(9000, dtype, rng).T)  # tall: two-sweep columns
+    out.append(("short rows", slices(13, dtype, rng), -1))
+    out.append(("rows", slices(300, dtype, rng), -1))
+    out.append(("columns", np.ascontiguousarray(slices(70, dtype, rng).T), 0))
+    cols = np.ascontiguousarray(slices(9000, dtype, rng).T)  # tall: two-sweep columns
     out.append(("tall columns", cols, 0))
-    g = pattern_slices(41, dtype, rng)
+    g = slices(41, dtype, rng)
     gb = np.zeros((g.shape[0] * 2, 82), dtype)
     gb[::2, ::2] = g
     out.append(("gather", gb[::2, ::2], -1))
-    out.append(("long rows", pattern_slices(long, dtype, rng), -1))
+    out.append(("long rows", slices(long, dtype, rng), -1))
     return out
 
 
@@ -86,6 +87,57 @@ def long_single_rows(dtype, rng):
 def test_special_values_every_plan(isa, op, dtype, rng):
     """check() compares NaN / inf patterns and exact zeros exactly."""
     for name, x, axis in plan_views(dtype, rng):
+        with np.errstate(all="raise"):
+            y = call(op, x, axis)
+        check(op, y, x, axis)
+
+
+#: where the layers' fast exp ends (src/exp_constants.hpp fast_lowest): below
+#: it 2^k no longer fits p's exponent field, and results go subnormal
+FAST_LOWEST = {np.float32: -86.5, np.float64: -707.0}
+
+
+def edge_slices(n, dtype, rng):
+    """Slices whose x - max crosses the fast exp's bound, a few ULP either
+    side and by steps down to subnormal results, and slices with one NaN of
+    a payload the fast exp would carry into the exponent field if it let the
+    NaN through (sign either way)."""
+    lo = dtype(FAST_LOWEST[dtype])
+    up, down = [lo], [lo]
+    for _ in range(4):
+        up.append(np.nextafter(up[-1], dtype(0)))
+        down.append(np.nextafter(down[-1], dtype(-INF)))
+    near = np.array(up + down[1:], dtype)  # the bound and 4 ULP either side
+    ramps = [np.linspace(lo + 4, lo - 16, n).astype(dtype),  # across the bound into the subnormals
+             np.linspace(lo, lo - 2, n).astype(dtype)]  # past it in small steps: 2^k below p's exponent
+    rows = []
+    for shift in (dtype(0), dtype(3.25)):
+        r = np.resize(near, n) + shift
+        r[n // 2] = shift  # the max
+        rows.append(r)
+        for ramp in ramps:
+            r = ramp + shift
+            r[0] = shift
+            rows.append(r)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    one = bits(1)
+    payloads = ([0x7FC00001, 0x7FC001FF, 0xFFC00123] if dtype == np.float32
+                else [0x7FF8000000000001, 0x7FF80000000007FF, 0xFFF8000000000123])
+    for pl in payloads:
+        r = rng.standard_normal(n).astype(dtype) * 3
+        r[n // 3] = np.array([pl], bits).view(dtype)[0]
+        assert np.isnan(r[n // 3]) and bool(np.array([pl], bits)[0] & one)
+        rows.append(r)
+    return np.array(rows, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", OPS)
+def test_fast_exp_edges_every_plan(isa, op, dtype, rng):
+    """The exp sweeps test four vectors at once for the fast exp (AVX2 float32:
+    m - x as unsigned bits): just past the bound, and NaN whatever its payload,
+    must take the general exp."""
+    for name, x, axis in plan_views(dtype, rng, edge_slices):
         with np.errstate(all="raise"):
             y = call(op, x, axis)
         check(op, y, x, axis)
