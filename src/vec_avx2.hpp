@@ -5,7 +5,8 @@
  * (sanitize.hpp lets ASan check the lanes a masked load reads).
  * exp: see exp_constants.hpp; AVX2 has no vscalef. Where every lane's result
  * is normal (t >= fast_lowest: nearly always in softmax) k is added to p's
- * exponent field with one integer add (exp_fast); else 2^k1 and 2^k2 are built
+ * exponent field with one integer add (exp_fast; float32 softmax sweeps test
+ * u = m - x for it as unsigned bits, exp_arg); else 2^k1 and 2^k2 are built
  * from exponent bits (the round-to-integer magic number leaves k in the low
  * mantissa bits; a shift moves it into the exponent), with the same bits.
  * Lanes whose result rounds to 0 (t < lowest, -inf) are computed as exp(0) and
