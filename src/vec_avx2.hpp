@@ -5,8 +5,8 @@
  * (sanitize.hpp lets ASan check the lanes a masked load reads).
  * exp: see exp_constants.hpp; AVX2 has no vscalef. Where every lane's result
  * is normal (t >= fast_lowest: nearly always in softmax) k is added to p's
- * exponent field with one integer add (exp_fast; float32 softmax sweeps test
- * u = m - x for it as unsigned bits, exp_arg); else 2^k1 and 2^k2 are built
+ * exponent field with one integer add (exp_body's FAST path; float32 softmax
+ * sweeps test u = m - x for it as unsigned bits, exp_arg); else 2^k1 and 2^k2 are built
  * from exponent bits (the round-to-integer magic number leaves k in the low
  * mantissa bits; a shift moves it into the exponent), with the same bits.
  * Lanes whose result rounds to 0 (t < lowest, -inf) are computed as exp(0) and
@@ -173,13 +173,12 @@ struct VecF32 {
     /* The fast exp: for t >= fast_lowest(_scaled) every result is normal, so
      * 2^k goes straight into p's exponent field with one integer add, where the
      * general path needs two products (max, sub, two pow2, two mul). Same bits:
-     * there p * 2^k1 is exact and 2^k2 is 1. exp_fast_ok: whether exp_fast
+     * there p * 2^k1 is exact and 2^k2 is 1. exp_fast_ok: whether the fast exp
      * gives the exp of all four vectors' lanes (no NaN, no lane below the bound);
      * the sweeps test four vectors at once, one branch for all four. */
     template <bool SCALED> static inline __attribute__((always_inline)) bool exp_fast_ok(V t0, V t1, V t2, V t3) {
         return all_ge(t0, t1, t2, t3, _mm256_set1_ps(SCALED ? ExpF32::fast_lowest_scaled : ExpF32::fast_lowest));
     }
-    static inline __attribute__((always_inline)) V exp_fast(V t) { return exp_body<false, false, true>(t, t, _mm256_setzero_ps()); }
     /* The exp sweeps' argument (kernels.hpp exp4): u = m - x, exp(-u). The
      * fast exp needs u in [+0, -fast_lowest]. As unsigned bits that is one
      * interval starting at 0, and NaN of either sign, inf, -0 and u < 0 all
@@ -189,7 +188,7 @@ struct VecF32 {
      * the lower halves subtract 0xffff, always 0) and one vptest, where
      * t = x - m took four compares and three ors (x == m gives t = +0, bits
      * 0, beside -0 at 0x80000000: no interval). exp(-u) from u gives the same
-     * bits as exp_fast(t): kr, r and lo come out equal or negated, each
+     * bits as the fast exp from t: kr, r and lo come out equal or negated, each
      * rounded the same way, and the polynomial takes -r with its odd
      * coefficients negated. One Zen 3 core: the exp sweep of an L1 row
      * 6.8 -> 6.4 cycles a vector. */
@@ -400,11 +399,10 @@ struct VecF64 {
     template <bool SCALED> static inline __attribute__((always_inline)) bool exp_fast_ok(V t0, V t1, V t2, V t3) {
         return all_ge(t0, t1, t2, t3, _mm256_set1_pd(SCALED ? ExpF64::fast_lowest_scaled : ExpF64::fast_lowest));
     }
-    static inline __attribute__((always_inline)) V exp_fast(V t) { return exp_body<false, false, true>(t, t, _mm256_setzero_pd()); }
     /* The exp sweeps' argument: t = x - m itself (no unsigned 64-bit max in AVX2) */
     static inline __attribute__((always_inline)) V exp_arg(V x, V m) { return _mm256_sub_pd(x, m); }
     static inline __attribute__((always_inline)) bool exp_args_fast(V a, V b, V c, V d) { return exp_fast_ok<false>(a, b, c, d); }
-    static inline __attribute__((always_inline)) V exp_arg_fast(V t) { return exp_fast(t); }
+    static inline __attribute__((always_inline)) V exp_arg_fast(V t) { return exp_body<false, false, true>(t, t, _mm256_setzero_pd()); }
     static inline __attribute__((always_inline)) V exp_arg_slow(V t) { return exp_nonpos(t); }
     template <bool CORR> static inline __attribute__((always_inline)) V exp_term_fast(V t, V err, V eq) {
         return exp_body<true, CORR, true>(t, err, eq);

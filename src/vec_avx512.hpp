@@ -94,7 +94,6 @@ struct VecF32 {
     template <bool CORR> static inline V exp_term(V t, V err, __mmask16 eq) { return exp_body<true, CORR>(t, err, (__mmask16)~eq); }
     /* vscalef covers every range in one instruction: no separate fast path */
     template <bool SCALED> static inline bool exp_fast_ok(V, V, V, V) { return true; }
-    static inline V exp_fast(V t) { return exp_nonpos(t); }
     /* The exp sweeps' argument (kernels.hpp exp4): t = x - m itself */
     static inline V exp_arg(V x, V m) { return sub(x, m); }
     static inline bool exp_args_fast(V, V, V, V) { return true; }
@@ -203,7 +202,6 @@ struct VecF64 {
     template <bool CORR> static inline V exp_term(V t, V err, __mmask8 eq) { return exp_body<true, CORR>(t, err, (__mmask8)~eq); }
     /* vscalef covers every range in one instruction: no separate fast path */
     template <bool SCALED> static inline bool exp_fast_ok(V, V, V, V) { return true; }
-    static inline V exp_fast(V t) { return exp_nonpos(t); }
     /* The exp sweeps' argument (kernels.hpp exp4): t = x - m itself */
     static inline V exp_arg(V x, V m) { return sub(x, m); }
     static inline bool exp_args_fast(V, V, V, V) { return true; }

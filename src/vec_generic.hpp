@@ -115,7 +115,6 @@ template <class Tp, class Bits, class C> struct VecGeneric {
         for (int i = 0; i < W; ++i) ok &= a.v[i] >= lo.v[i] && b.v[i] >= lo.v[i] && c.v[i] >= lo.v[i] && d.v[i] >= lo.v[i];
         return ok;
     }
-    static inline V exp_fast(V t) { return exp_nonpos(t); }
     /* The exp sweeps' argument (kernels.hpp exp4): t = x - m itself */
     static inline V exp_arg(V x, V m) { return sub(x, m); }
     static inline bool exp_args_fast(V, V, V, V) { return true; }
