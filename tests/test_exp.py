@@ -3,11 +3,12 @@
 Every softmax bound rests on it: exp(t) for t <= 0 stays within 1.3 ULP
 (tiers with FMA) or 1.6 ULP (generic, no FMA) of the exactly rounded value
 over the whole range, subnormal results included, 2 ULP for the AVX2 tier's
-float32 (a degree-5 polynomial); exactly 1 at 0, exactly 0 where the true
-value rounds to 0 (and for -inf), and NaN for NaN.
-Measured on 1.8M points per dtype: max 1.17 (float32) / 1.27 (float64) ULP
-AVX-512, 1.94 / 1.25 AVX2, 1.42 / 1.53 generic; mean 0.27-0.29 ULP, 0.64 for
-AVX2 float32.
+float32 (a degree-5 polynomial), 1 ULP for the AVX-512 tier's float32 (a
+table of 2^(j/16) and a degree-3 polynomial); exactly 1 at 0, exactly 0
+where the true value rounds to 0 (and for -inf), and NaN for NaN.
+Measured on 1.8M points per dtype: max 1.27 (float64) ULP AVX-512,
+1.94 / 1.25 AVX2, 1.42 / 1.53 generic; mean 0.27-0.29 ULP, 0.64 for AVX2
+float32. AVX-512 float32: 0.974 ULP over every float32 t in [-104, 0].
 """
 import numpy as np
 import pytest
@@ -26,6 +27,8 @@ def limits(isa, dtype):
         return 1.6, 0.35
     if isa == "avx2" and dtype == np.float32:
         return 2.0, 0.7
+    if isa == "avx512f" and dtype == np.float32:
+        return 1.0, 0.35
     return 1.3, 0.35
 
 
