@@ -765,7 +765,7 @@ template <class K> struct Kernels {
     }
 
     /* B blocks of W short rows at once, transposed (vector layers with
-     * K::TRANSPOSE). The row path below spends most of a short row on steps
+     * K::TRANSPOSE > 0). The row path below spends most of a short row on steps
      * across lanes (hmax, hadd, a scalar division) that wait on one another.
      * Here W rows are loaded and transposed in W x W blocks, so lane r of c[j]
      * holds row r's element j: the max, the exps, the sums and the reciprocal
@@ -921,12 +921,15 @@ template <class K> struct Kernels {
             for (int i = 1; i < NV; ++i) mv = K::max(mv, kp(wk, i, v[i], neg_inf()));
             return K::hmax(mv);
         };
-        /* rows shorter than two vectors: longer ones, and two whole vectors,
-         * ran no faster transposed. Interleaved A/B on a Zen 3 core, AVX2,
-         * 100000 rows: float32 n = 4 1.67 -> 0.97 ms, n = 10 2.05 -> 1.43 ms,
-         * n = 12 2.01 -> 1.69 ms; float64 n = 2 1.78 -> 1.09 ms; but float32
-         * n = 16 1.61 -> 2.26 ms, and in L2 n >= 24 up to 1.3x slower. */
-        if constexpr (!MK && K::TRANSPOSE && NV <= 2) {
+        /* rows of at most K::TRANSPOSE vectors and shorter than two:
+         * longer ones, and two whole vectors, ran no faster transposed.
+         * Interleaved A/B on a Zen 3 core, AVX2, 100000 rows: float32 n = 4
+         * 1.67 -> 0.97 ms, n = 10 2.05 -> 1.43 ms, n = 12 2.01 -> 1.69 ms;
+         * float64 n = 2 1.78 -> 1.09 ms; but float32 n = 16 1.61 -> 2.26 ms,
+         * and in L2 n >= 24 up to 1.3x slower. On a Zen 4 core, AVX-512
+         * float32 (W = 16): n = 4 0.84 -> 0.45 ms, n = 10 0.84 -> 0.58 ms,
+         * n = 16 0.77 -> 0.66 ms, but n = 20 1.27 -> 1.87 ms (TRANSPOSE = 1). */
+        if constexpr (!MK && NV <= K::TRANSPOSE) {
             if (n < 2 * W) {
                 enum { B = 4 };
                 for (; rows >= B * W; rows -= B * W, x += B * W * px, y += B * W * py) small_blocks<NV, B>(op, x, px, y, py, n);

@@ -126,7 +126,7 @@ struct VecF32 {
      * one per lane. hmax_cols and hadd_cols give, in lane r, hmax and hadd of
      * the vector that lane r stands for, in the same pairs and operand order,
      * so the same bits (max's NaN choice included). */
-    enum { TRANSPOSE = 1 };
+    enum { TRANSPOSE = 2 };  /* rows of up to two vectors go transposed (kernels.hpp small_rows_nv) */
     enum { TEST_EQ = 1 };  /* kernels.hpp SumExclSweep::four_fast */
     static inline __attribute__((always_inline)) V hmax_cols(const V *c) {
         const V a0 = _mm256_max_ps(c[0], c[4]), a1 = _mm256_max_ps(c[1], c[5]);
@@ -371,7 +371,7 @@ struct VecF64 {
         return _mm_cvtsd_f64(a);
     }
     /* Transposed rows: as VecF32's */
-    enum { TRANSPOSE = 1 };
+    enum { TRANSPOSE = 2 };  /* rows of up to two vectors go transposed (kernels.hpp small_rows_nv) */
     enum { TEST_EQ = 1 };  /* kernels.hpp SumExclSweep::four_fast */
     static inline __attribute__((always_inline)) V hmax_cols(const V *c) { return _mm256_max_pd(_mm256_max_pd(c[0], c[2]), _mm256_max_pd(c[1], c[3])); }
     static inline __attribute__((always_inline)) V hadd_cols(const V *c) { return _mm256_add_pd(_mm256_add_pd(c[0], c[2]), _mm256_add_pd(c[1], c[3])); }

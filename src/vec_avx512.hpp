@@ -45,7 +45,15 @@ struct VecF32 {
     static inline __mmask16 eq_mask(V x, V m) { return _mm512_cmp_ps_mask(x, m, _CMP_EQ_OQ); }
     static inline int64_t count(__mmask16 eq) { return __builtin_popcount((unsigned)eq); }
     static inline V add_one(V c, __mmask16 eq) { return _mm512_mask_add_ps(c, eq, c, _mm512_set1_ps(1.0f)); }
-    static inline T hmax(V v) { return _mm512_reduce_max_ps(v); }
+    /* The horizontal max and sum as a tree: halves of 8, 4, then pairs 2
+     * apart, then the last two (the order of GCC's _mm512_reduce_max_ps /
+     * _add_ps), written out so that hmax_cols / hadd_cols can repeat it. */
+    static inline T hmax(V v) {
+        const __m256 a = _mm256_max_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)), _mm512_castps512_ps256(v));
+        const __m128 b = _mm_max_ps(_mm256_extractf128_ps(a, 1), _mm256_castps256_ps128(a));
+        const __m128 d = _mm_max_ps(b, _mm_shuffle_ps(b, b, _MM_SHUFFLE(1, 0, 3, 2)));
+        return _mm_cvtss_f32(_mm_max_ss(d, _mm_shuffle_ps(d, d, 1)));
+    }
     /* where= masks: one byte per element, nonzero = take part; M is a lane mask. */
     typedef __mmask16 M;
     static inline M first_mask(int64_t n) { return first(n); }  /* lanes < n */
@@ -76,12 +84,61 @@ struct VecF32 {
     }
     /* The total: a tree in double is far inside float32 precision. */
     static inline double acc_total(const Acc &a) { return _mm512_reduce_add_pd(_mm512_add_pd(a.lo, a.hi)); }
-    static inline T hadd(V v) { return _mm512_reduce_add_ps(v); }
-    /* no transposed short rows here (kernels.hpp small_blocks): they are not yet
-     * measured on an AVX-512 machine, and their hmax_cols would have to mirror
-     * the compiler's _mm512_reduce_max order; the row path runs */
-    enum { TRANSPOSE = 0 };
+    static inline T hadd(V v) {
+        const __m256 a = _mm256_add_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)), _mm512_castps512_ps256(v));
+        const __m128 b = _mm_add_ps(_mm256_extractf128_ps(a, 1), _mm256_castps256_ps128(a));
+        const __m128 d = _mm_add_ps(b, _mm_shuffle_ps(b, b, _MM_SHUFFLE(1, 0, 3, 2)));
+        return _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+    }
+    /* Transposed rows (kernels.hpp small_blocks): c[l] holds lane l of W
+     * vectors, one per lane; lane r of hmax_cols / hadd_cols is hmax / hadd of
+     * the vector lane r stands for, the same pairs in the same operand order,
+     * so the same bits (max's NaN choice included; which of two NaNs an add
+     * passes on is the compiler's choice, on either path). */
+    enum { TRANSPOSE = 1 };  /* rows of one vector go transposed: two ran slower (kernels.hpp small_rows_nv) */
     enum { TEST_EQ = 0 };  /* kernels.hpp SumExclSweep::four_fast */
+    static inline __attribute__((always_inline)) V hmax_cols(const V *c) {
+        V a[8], b[4];
+        for (int i = 0; i < 8; ++i) a[i] = _mm512_max_ps(c[i + 8], c[i]);
+        for (int i = 0; i < 4; ++i) b[i] = _mm512_max_ps(a[i + 4], a[i]);
+        return _mm512_max_ps(_mm512_max_ps(b[0], b[2]), _mm512_max_ps(b[1], b[3]));
+    }
+    static inline __attribute__((always_inline)) V hadd_cols(const V *c) {
+        V a[8], b[4];
+        for (int i = 0; i < 8; ++i) a[i] = _mm512_add_ps(c[i + 8], c[i]);
+        for (int i = 0; i < 4; ++i) b[i] = _mm512_add_ps(a[i + 4], a[i]);
+        return _mm512_add_ps(_mm512_add_ps(b[0], b[2]), _mm512_add_ps(b[1], b[3]));
+    }
+    static inline V div(V a, V b) { return _mm512_div_ps(a, b); }
+    /* r[0..16) in place: row i lane j -> row j lane i. Within each 128-bit
+     * lane L, unpack and shuffle transpose the 4 x 4 blocks (u[4k + j] holds
+     * column 4L + j of rows 4k..4k+3); two rounds of vshuff32x4 then gather
+     * column 4L + j's four blocks. */
+    static inline __attribute__((always_inline)) void transpose(V *r) {
+        V t[16], u[16], v[16];
+        for (int k = 0; k < 8; ++k) {
+            t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+            t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+        }
+        for (int k = 0; k < 4; ++k) {
+            u[4 * k] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], 0x44);
+            u[4 * k + 1] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], 0xEE);
+            u[4 * k + 2] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
+            u[4 * k + 3] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xEE);
+        }
+        for (int j = 0; j < 4; ++j) {  /* v[4j + h]: lanes (0, 2) or (1, 3) of row groups 0, 1 (h < 2) or 2, 3 */
+            v[4 * j] = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+            v[4 * j + 1] = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+            v[4 * j + 2] = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+            v[4 * j + 3] = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+        }
+        for (int j = 0; j < 4; ++j) {
+            r[j] = _mm512_shuffle_f32x4(v[4 * j], v[4 * j + 2], 0x88);
+            r[8 + j] = _mm512_shuffle_f32x4(v[4 * j], v[4 * j + 2], 0xDD);
+            r[4 + j] = _mm512_shuffle_f32x4(v[4 * j + 1], v[4 * j + 3], 0x88);
+            r[12 + j] = _mm512_shuffle_f32x4(v[4 * j + 1], v[4 * j + 3], 0xDD);
+        }
+    }
     static inline void to_double(V v, double *d) {
         _mm512_storeu_pd(d, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
         _mm512_storeu_pd(d + 8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
@@ -278,9 +335,9 @@ struct VecF64 {
         return fs_compensated_sum(s, c, W);
     }
     static inline T hadd(V v) { return _mm512_reduce_add_pd(v); }
-    /* no transposed short rows here (kernels.hpp small_blocks): they are not yet
-     * measured on an AVX-512 machine, and their hmax_cols would have to mirror
-     * the compiler's _mm512_reduce_max order; the row path runs */
+    /* no transposed short rows for float64 yet (kernels.hpp small_blocks): it
+     * would need an 8 x 8 transpose and hmax / hadd written out as VecF32's
+     * are; the row path runs */
     enum { TRANSPOSE = 0 };
     enum { TEST_EQ = 0 };  /* kernels.hpp SumExclSweep::four_fast */
     static inline void to_double(V v, double *d) { _mm512_storeu_pd(d, v); }

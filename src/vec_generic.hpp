@@ -63,7 +63,7 @@ template <class Tp, class Bits, class C> struct VecGeneric {
     /* Transposed rows (kernels.hpp small_blocks): c[l] holds lane l of W
      * vectors, one per lane; lane r of hmax_cols / hadd_cols is hmax / hadd of
      * the vector lane r stands for, the same steps in the same order. */
-    enum { TRANSPOSE = 1 };
+    enum { TRANSPOSE = 2 };  /* rows of up to two vectors go transposed (kernels.hpp small_rows_nv) */
     enum { TEST_EQ = 0 };  /* kernels.hpp SumExclSweep::four_fast: exp_fast_ok lets NaN through here */
     static inline __attribute__((always_inline)) V hmax_cols(const V *c) {
         V m = c[0];
