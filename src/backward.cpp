@@ -40,7 +40,7 @@ namespace {
 
 /* Outputs of at least this many bytes are written with non-temporal stores. */
 const int64_t STREAM_BYTES = 32 * 1024 * 1024;
-/* Widest column tile, bytes per row (its per-column sums fit in L1). */
+/* Widest column tile, bytes per row (kernels.h says why 16 KiB). */
 const int64_t COL_TILE_BYTES = FS_COL_TILE_BYTES;
 /* Narrowest column tile, bytes per row: narrower tiles read each row in
  * pieces too short for the memory system (4096x4096 float32 axis=0 measured
