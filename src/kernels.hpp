@@ -938,11 +938,30 @@ template <class K> struct Kernels {
         }
         if (op == 0) {  /* softmax */
             const typename K::M fill_out = K::first_mask(tail);
+            /* Pipelined: the next row's max is taken while this row's exps
+             * run, so its load -> max -> hmax chain is off the critical path
+             * (a row waits on max, exp, sum, 1 / sum in turn). One Zen 4
+             * core, AVX-512, medians, ns a row before -> after: float32 rows
+             * of 32: 11.9 -> 9.2; 48: 14.6 -> 12.1; 64: 20.8 -> 19.0; 100:
+             * 46.1 -> 44.0; 128: 47.3 -> 46.4; float64 of 128: 57.8 -> 55.8. */
+            T m_next = neg_inf();
+            if (rows > 0) {
+                V v[NV];
+                typename K::M wk[NV];
+                load(x, w, v, wk);
+                m_next = row_max(v, wk);
+            }
             for (int64_t r = 0; r < rows; ++r, x += px, y += py, w += MK ? pw : 0) {
                 V v[NV], e[NV], s[NV];
                 typename K::M wk[NV];
                 load(x, w, v, wk);
-                const V mv = K::set1(row_max(v, wk));
+                const V mv = K::set1(m_next);
+                if (r + 1 < rows) {
+                    V vn[NV];
+                    typename K::M wkn[NV];
+                    load(x + px, w + (MK ? pw : 0), vn, wkn);
+                    m_next = row_max(vn, wkn);
+                }
                 for (int i = 0; i < NV; ++i) e[i] = kp(wk, i, K::exp_nonpos(K::sub(v[i], mv)), T(0));
                 /* the fill adds 0, as with a mask: exp(-inf - m) would be a NaN
                  * of its own where m is -inf (a NaN the max passed over), and
