@@ -177,7 +177,7 @@ def test_columns_into_an_out_contiguous_along_the_axis(isa, op, dtype, rng, thre
     buffer and written out slice by slice (driver.cpp, ColumnTile ytrans), with
     the bits of the same columns written straight into a like-ordered out: short
     and tall columns, a middle axis, a mask along the axis, ragged tiles."""
-    tall = 512 * 1024 // 64 // max(np.dtype(dtype).itemsize, 4) + 3  # past COL_SHORT_BYTES: blocked sweeps
+    tall = 512 * 1024 // 64 // max(np.dtype(dtype).itemsize, 4) + 3  # past COL_SHORT_BYTES (256 KiB): blocked sweeps
     for shape, axis in [((300, 77), 0), ((tall, 45), 0), ((5, 301, 33), 1), ((tall, 3, 17), 0)]:
         x = (rng.standard_normal(shape) * 4).astype(dtype)
         x.reshape(-1)[::97] = -np.inf

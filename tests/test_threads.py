@@ -36,6 +36,7 @@ def plans(dtype, rng):
         ("tall columns", r(20000, 5), 0),
         ("few column tiles", r(1000, 100), 0),   # 2 threads cut narrower tiles
         ("tall, few tiles", r(9000, 100), 0),
+        ("tall, rows wider than a tile", r(1030, 4100), 0),  # 16 KiB tiles: 2 (float32) or 3 a row
         ("gather", g[::2, ::3], -1),
         ("gather columns", g[::2, ::3], 0),
         ("few long rows", r(3, long + 999), -1),
