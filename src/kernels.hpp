@@ -1048,7 +1048,8 @@ template <class K> struct Kernels {
 
     /* ---- column tiles: n rows of w <= COL_TILE contiguous columns, row r at
      * x + r * px. Rows outside, columns inside: each row segment is read as
-     * one contiguous stream; per-column state lives in small arrays (L1). ---- */
+     * one contiguous stream; per-column state lives in small arrays (L1, or
+     * L2 for tiles of FS_COL_TILE_BYTES). ---- */
 
     /* Masked column kernels (MK): row r's mask bytes for the tile's columns are
      * at mk + r * pk (pk may be 0: one mask row for every row). */
@@ -1205,13 +1206,14 @@ template <class K> struct Kernels {
     }
 
     /* col_sum's additions, in the same order, row-major, with the accumulators
-     * in L1: each row of the tile is read as one stream, and the next block nx
+     * in L1 or L2: each row of the tile is read as one stream, and the next block nx
      * (its rows read by nobody yet) has its column max (in col_max's order)
      * taken in the same loop, so its DRAM reads overlap this block's exps.
      * Tile rows are pages apart, so the hardware prefetchers restart at every
      * row: nx's rows are prefetched COL_AHEAD ahead (reading a 4 KiB-wide tile
-     * of a DRAM array: 4.4 ms without, 2.4 ms with, 2.0 ms for the same bytes
-     * read in order). */
+     * of a DRAM array on a Zen 3 core: 4.4 ms without, 2.4 ms with, 2.0 ms for
+     * the same bytes read in order; a Zen 4 core gains from whole rows, see
+     * kernels.h). */
     template <bool MK, class F>
     static inline void col_sum_rows(int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count, F e,
                                     const ColNext<T> *nx, int64_t pk) {
