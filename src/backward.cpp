@@ -48,7 +48,11 @@ const int64_t COL_TILE_BYTES = FS_COL_TILE_BYTES;
 const int64_t COL_MIN_TILE_BYTES = 2 * 1024;
 /* Column tiles whose y and g (g alone for log_softmax) fit in this many
  * bytes are summed and written while they are still in cache; taller
- * columns take tiles of COL_MIN_TILE_BYTES, read twice. */
+ * columns take the widest tiles (whole rows up to COL_TILE_BYTES), read
+ * twice: DRAM runs far faster in whole rows than in pieces a row apart.
+ * Interleaved A/B against 2 KiB tiles, Zen 4, one thread, medians, float32
+ * axis=0: (4096, 4096) softmax_backward 19.0 -> 13.7 ms, (2048, 8192)
+ * 16.4 -> 15.1 ms, log_softmax_backward 20.4 -> 17.5 ms. */
 const int64_t COL_SHORT_BYTES = 512 * 1024;
 /* Columns are summed in blocks of this many rows, added in order: tall,
  * narrow columns (fewer tiles than threads) can then be split by blocks. */
@@ -148,7 +152,7 @@ template <class T> int run_columns(const Problem<T> &p, const Dims &o, int64_t n
     const int64_t isz = (int64_t)sizeof(T), line = 64 / isz, n = p.n;
     const int64_t arrays = p.op == FS_SOFTMAX ? 2 : 1;  /* kept in cache for sweep 2 */
     int64_t tile = COL_SHORT_BYTES / (arrays * n * isz) / line * line;
-    if (tile < COL_MIN_TILE_BYTES / isz) tile = COL_MIN_TILE_BYTES / isz;
+    if (tile < COL_MIN_TILE_BYTES / isz) tile = Tile::TW;
     if (tile > Tile::TW) tile = Tile::TW;
     const int64_t nb = (n + COL_SUM_ROWS - 1) / COL_SUM_ROWS;  /* row blocks */
     const int t = thread_count(nthreads, o.count * ni * n, o.count * ((ni + line - 1) / line) * nb);

@@ -443,7 +443,9 @@ template <class K> struct Kernels {
      * summed on its own lane, so a column's result depends on n only, never on
      * w or where its tile starts: tiles can be cut to fit the threads. ---- */
 
-    enum { COL_DOT_VECS = 32, /* column vectors per pass: their accumulators stay in L1 */
+    /* column vectors per pass: whole tiles, so that DRAM is read in rows of up
+     * to 16 KiB (kernels.h); the accumulators then sit in L1 or L2 */
+    enum { COL_DOT_VECS = FS_COL_TILE_BYTES / sizeof(T) / W,
            COL_PF_ROWS = 8 };    /* rows ahead to prefetch: rows are pages apart, beyond the hardware prefetchers */
 
     /* Per-column sum of a * b (b null: of a), in the order of dot along each
@@ -463,7 +465,8 @@ template <class K> struct Kernels {
             };
             int64_t r = 0;
             for (; r + 4 <= n; r += 4) {
-                const bool pf = r + COL_PF_ROWS + 4 <= n;
+                /* not over whole rows of 8 KiB or more: one stream, as col_sum_rows */
+                const bool pf = r + COL_PF_ROWS + 4 <= n && (pa != cw || cw * (int64_t)sizeof(T) < 8192);
                 each_vector(cw, [&](int64_t c, int64_t k) {
                     if (pf)
                         for (int j = 0; j < 4; ++j) {

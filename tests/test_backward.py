@@ -155,10 +155,11 @@ def test_matches_torch_autograd(dim, rng):
 
 # (shape, axis): narrow tiles (fewer columns than one vector), tails of rows (n % 4)
 # and of columns, one row, tall columns (tiles read twice), wide ones (several
-# tiles of 4 KiB per row and a tail tile), middle axes with outer dims.
+# tiles of 16 KiB per row and a tail tile; (600, 4100): tall ones too), middle
+# axes with outer dims.
 COLUMN_CASES = [
     ((50, 3), 0), ((33, 5), 0), ((1, 40), 0), ((7, 37), 0), ((300, 37), 0),
-    ((6000, 20), 0), ((2050, 70), 0), ((20, 3000), 0), ((5, 4099), 0),
+    ((6000, 20), 0), ((2050, 70), 0), ((20, 3000), 0), ((5, 4099), 0), ((600, 4100), 0),
     ((64, 100, 64), 1), ((3, 2000, 7), 1), ((4, 5, 6, 17), 1), ((9, 3, 40), 0),
 ]
 
