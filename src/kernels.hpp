@@ -443,6 +443,14 @@ template <class K> struct Kernels {
      * summed on its own lane, so a column's result depends on n only, never on
      * w or where its tile starts: tiles can be cut to fit the threads. ---- */
 
+    /* Whether rows of a column tile (w columns at pitch px) want software
+     * prefetches: not where the tile is whole rows of 8 KiB or more, one
+     * stream the hardware prefetchers follow (prefetching it rows ahead was
+     * too far). Interleaved A/B, Zen 4, one thread, medians, float32 axis=0:
+     * (4096, 4096) logsumexp 8.91 -> 8.24 ms, log_softmax 13.96 -> 12.94 ms
+     * without; (32768, 512) logsumexp 7.67 ms with, 9.26 ms without. */
+    static inline bool prefetch_rows(int64_t px, int64_t w) { return px != w || w * (int64_t)sizeof(T) < 8192; }
+
     /* column vectors per pass: whole tiles, so that DRAM is read in rows of up
      * to 16 KiB (kernels.h); the accumulators then sit in L1 or L2 */
     enum { COL_DOT_VECS = FS_COL_TILE_BYTES / sizeof(T) / W,
@@ -465,8 +473,7 @@ template <class K> struct Kernels {
             };
             int64_t r = 0;
             for (; r + 4 <= n; r += 4) {
-                /* not over whole rows of 8 KiB or more: one stream, as col_sum_rows */
-                const bool pf = r + COL_PF_ROWS + 4 <= n && (pa != cw || cw * (int64_t)sizeof(T) < 8192);
+                const bool pf = r + COL_PF_ROWS + 4 <= n && prefetch_rows(pa, cw);
                 each_vector(cw, [&](int64_t c, int64_t k) {
                     if (pf)
                         for (int j = 0; j < 4; ++j) {
@@ -943,7 +950,9 @@ template <class K> struct Kernels {
             const typename K::M fill_out = K::first_mask(tail);
             /* Pipelined: the next row's max is taken while this row's exps
              * run, so its load -> max -> hmax chain is off the critical path
-             * (a row waits on max, exp, sum, 1 / sum in turn). One Zen 4
+             * (a row waits on max, exp, sum, 1 / sum in turn); each row is
+             * loaded again on its own turn, from L1, rather than kept in
+             * registers beside this row's exps. One Zen 4
              * core, AVX-512, medians, ns a row before -> after: float32 rows
              * of 32: 11.9 -> 9.2; 48: 14.6 -> 12.1; 64: 20.8 -> 19.0; 100:
              * 46.1 -> 44.0; 128: 47.3 -> 46.4; float64 of 128: 57.8 -> 55.8. */
@@ -1223,13 +1232,7 @@ template <class K> struct Kernels {
         enum { NV = FS_COL_TILE_BYTES / sizeof(T) / W };
         typename K::Acc acc[NV];
         V cnt[NV], nmax[NV];
-        /* A tile of whole rows is one stream, which the hardware prefetchers
-         * follow; four rows ahead of long ones is too far. Interleaved A/B,
-         * Zen 4, one thread, medians, float32 axis=0: (4096, 4096) logsumexp
-         * 8.91 -> 8.24 ms, log_softmax 13.96 -> 12.94 ms without; (32768,
-         * 512) logsumexp 7.67 ms with, 9.26 ms without. */
-        const bool pf_rows = px != w || w * (int64_t)sizeof(T) < 8192;
-        const int64_t nv = (w + W - 1) / W, nn = nx ? nx->n : 0, ahead = nx && pf_rows ? nx->ahead : 0;
+        const int64_t nv = (w + W - 1) / W, nn = nx ? nx->n : 0, ahead = nx && prefetch_rows(px, w) ? nx->ahead : 0;
         const T *nxx = nx ? nx->x : nullptr;
         const uint8_t *nmk = nx ? nx->mk : nullptr;
         for (int64_t v = 0; v < nv; ++v) {
