@@ -152,7 +152,8 @@ class BuildExt(build_ext):
         return compile_all
 
 
-sources = ["fastsoftmax/_core.pyx", "src/driver.cpp", "src/backward.cpp", "src/dispatch.cpp", "src/kernels_generic.cpp"]
+sources = ["fastsoftmax/_core.pyx", "src/driver.cpp", "src/backward.cpp", "src/dispatch.cpp", "src/kernels_generic.cpp",
+           "src/stream_copy.cpp"]
 if X86:
     sources += ["src/kernels_avx2.cpp", "src/kernels_avx512.cpp"]
 

@@ -1,4 +1,4 @@
-"""The cases of issue 3, each timed for every implementation and the copy floor.
+"""The cases of issue 3, each timed for every implementation and the copy and stream floors.
 
 One pytest-benchmark group per case, so the table lists the implementations of
 a case side by side. Implementations missing here are skipped with the reason.
@@ -13,7 +13,7 @@ from fastsoftmax import _bench
 
 IMPLS = {impl.key: impl for impl in _bench.IMPLS}
 PARAMS = [pytest.param(case, key, id=f"{case.id}-{key.replace(' out=', '_out').replace(' ', '_')}")
-          for case in _bench.CASES for key in list(IMPLS) + ["copy", _bench.COPY_T]]
+          for case in _bench.CASES for key in list(IMPLS) + list(_bench.FLOORS)]
 
 
 @functools.lru_cache(maxsize=1)  # tests run case by case: keep one case's arrays at a time
@@ -32,6 +32,9 @@ def test_case(benchmark, case, key, threads, impl_status):
     x, ref = _case_data(case)
     if key in ("copy", _bench.COPY_T):
         call, _ = _bench._copy_floor(case, x, threads if key == _bench.COPY_T else 1)
+        benchmark.extra_info["bytes"] = case.bytes_moved
+    elif key == _bench.STREAM:
+        call = _bench._stream_floor(case, x, threads)
         benchmark.extra_info["bytes"] = case.bytes_moved
     else:
         try:

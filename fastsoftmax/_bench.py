@@ -41,6 +41,13 @@ Method
   floor, "copy mt", cuts the same copy into ``t`` page-aligned chunks copied by
   ``t`` threads at once (np.copyto releases the GIL); fastsoftmax's ratio to
   the copy floor uses the faster of the two.
+* The stream floor ("stream") copies the same bytes in C (``_core.stream_copy``)
+  on the table's thread count, reading each byte once and writing it once
+  with non-temporal stores. np.copyto's plain stores read each line of the
+  destination before writing it, so a softmax that streams its output can run
+  below the copy floor; on arrays far larger than the caches nothing that
+  reads x and writes y can run below the stream floor. In cache it is no
+  floor (its stores go to memory).
 
 Implementations (the column names)
 ----------------------------------
@@ -355,6 +362,15 @@ def _copy_floor(case, x, threads=1):
     return _ThreadedCopy(dst, src, threads), None
 
 
+def _stream_floor(case, x, threads):
+    """_core.stream_copy of the bytes the op moves, on `threads` threads."""
+    from fastsoftmax import _core
+    base, _, _ = contiguous_form(x, case.axis)
+    n = case.bytes_moved // (2 * case.itemsize)
+    src = base.reshape(-1)[:n]
+    return functools.partial(_core.stream_copy, src, np.empty_like(src), threads)
+
+
 _POOLS = {}
 
 
@@ -398,6 +414,8 @@ IMPLS = [
 ]
 IMPL_KEYS = [i.key for i in IMPLS]
 COPY_T = "copy mt"  # the copy floor split over the thread count (only when threads > 1)
+STREAM = "stream"  # read once, written once with non-temporal stores, on the table's threads
+FLOORS = ("copy", COPY_T, STREAM)
 _FAMILY = {"fs out=": "fastsoftmax", "fs": "fastsoftmax", "numpy out=": "numpy", "scipy": "scipy",
            "torch": "torch", "torch out=": "torch", "ort out=": "onnxruntime", "jax": "jax"}
 
@@ -601,7 +619,8 @@ def run_case(case, status, threads, mode, progress=None):
     calls["copy"], _ = _copy_floor(case, x)
     if threads > 1:
         calls[COPY_T], _ = _copy_floor(case, x, threads)
-    for k in ("copy", COPY_T):
+    calls[STREAM] = _stream_floor(case, x, threads)
+    for k in FLOORS:
         if k in calls:
             calls[k]()
             result[k] = {}
@@ -744,12 +763,14 @@ def summarise(case_result):
     fs_out, fs_alloc = med("fs out="), med("fs")
     copies = [c for c in (med("copy"), med(COPY_T)) if c]
     copy = min(copies) if copies else None
+    stream = med(STREAM)
     return {
         "best_peer": best,
         "best_peer_s": peers.get(best),
         "fs_out_over_peer": fs_out / peers[best] if best and fs_out else None,
         "fs_over_peer": fs_alloc / peers[best] if best and fs_alloc else None,
         "fs_out_over_copy": fs_out / copy if fs_out and copy else None,
+        "fs_out_over_stream": fs_out / stream if fs_out and stream else None,
         "fs_out_gbs": case_result["bytes"] / fs_out / 1e9 if fs_out else None,
         "copy_gbs": case_result["bytes"] / copy / 1e9 if copy else None,
     }
@@ -785,7 +806,7 @@ def format_table(run, meta):
     # a column every case skipped is still shown (as n/a, with its reason), so that a missing
     # peer is never mistaken for a slower one that was left out
     present = [k for k in IMPL_KEYS if any(k in c["impls"] for c in run["cases"])]
-    cols = ["copy"] + ([COPY_T] if any(COPY_T in c["impls"] for c in run["cases"]) else []) + present
+    cols = [k for k in FLOORS if any(k in c["impls"] for c in run["cases"])] + present
     rows = []
     notes = {}  # (column, reason) -> the cases it skipped
     for c in run["cases"]:
@@ -795,7 +816,7 @@ def format_table(run, meta):
             r = c["impls"].get(k, {})
             if "median" in r:
                 cell = fmt_time(r["median"])
-                if k not in ("copy", COPY_T):
+                if k not in FLOORS:
                     cell += " " + fmt_err(r.get("error"))
             elif "skipped" in r:
                 cell = "n/a"
@@ -804,9 +825,10 @@ def format_table(run, meta):
                 cell = "-"
             cells.append(cell)
         cells += [f"{s['fs_out_gbs']:.1f}" if s["fs_out_gbs"] else "-", s["best_peer"] or "-",
-                  _ratio(s["fs_out_over_peer"]), _ratio(s["fs_over_peer"]), _ratio(s["fs_out_over_copy"])]
+                  _ratio(s["fs_out_over_peer"]), _ratio(s["fs_over_peer"]), _ratio(s["fs_out_over_copy"]),
+                  _ratio(s.get("fs_out_over_stream"))]
         rows.append(cells)
-    head = ["case", "bytes"] + cols + ["GB/s", "best peer", "out=/peer", "fs/peer", "out=/copy"]
+    head = ["case", "bytes"] + cols + ["GB/s", "best peer", "out=/peer", "fs/peer", "out=/copy", "out=/stream"]
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     out = [header(run, meta), ""]
 
@@ -846,14 +868,16 @@ def format_overhead(ov):
 LEGEND = """\
 Columns: bytes = read + written by the op. Each implementation: median time per call, then its max abs
 error against a float64 reference (long double for f64 input). copy = np.copyto of the same bytes
-(one thread); copy mt = the same copy split over the table's threads. fs out= = fastsoftmax into
+(one thread); copy mt = the same copy split over the table's threads; stream = the same bytes read once and
+written once with non-temporal stores, on the table's threads (the least any softmax of an array far
+larger than the caches can take; in cache no floor). fs out= = fastsoftmax into
 out=np.empty_like(x) made once; fs = fastsoftmax allocating;
 numpy out= = max/subtract/exp/sum/divide into a preallocated out; scipy = scipy.special (allocates);
 torch = torch.<op>(torch.from_numpy(x), dim) (allocates); torch out= = the same with out=; ort out= =
 onnxruntime IOBinding, preallocated output; jax = jax.jit(jax.nn.<op>) on a device array (XLA allocates).
 GB/s = bytes / fs out= time. best peer = fastest non-fastsoftmax column. out=/peer and fs/peer =
 fastsoftmax time (with / without out=) divided by the best peer's (< 1: fastsoftmax is faster).
-out=/copy = fs out= time / the faster copy. n/a = the implementation cannot run the case (reason listed)."""
+out=/copy = fs out= time / the faster copy; out=/stream = fs out= time / stream. n/a = the implementation cannot run the case (reason listed)."""
 
 
 def format_summary(runs):
@@ -869,19 +893,23 @@ def format_summary(runs):
                      + (f"{len(slow)} case(s): " + "; ".join(slow) if slow else "no case"))
     if len(runs) > 1:
         base = runs[0]
-        lines.append(f"  Speed-up of fs out= over threads={base['threads']} (and of the best peer, for comparison):")
+        lines.append(f"  Speed-up of fs out= over threads={base['threads']} (and of the best peer and of the "
+                     "stream floor, for comparison: where the floor gains little, memory bounds the case):")
         w = max(len(c["case"]) for c in base["cases"])
         for c in base["cases"]:
             t0 = c["impls"].get("fs out=", {}).get("median")
             p0 = (c.get("summary") or summarise(c))["best_peer_s"]
+            f0 = c["impls"].get(STREAM, {}).get("median")
             cells = []
             for run in runs[1:]:
                 other = next((o for o in run["cases"] if o["case"] == c["case"]), None)
                 t1 = other and other["impls"].get("fs out=", {}).get("median")
                 p1 = other and (other.get("summary") or summarise(other))["best_peer_s"]
+                f1 = other and other["impls"].get(STREAM, {}).get("median")
                 cells.append(f"threads={run['threads']}: {t0 / t1:5.2f}x" if t0 and t1 else "-")
-                if p0 and p1:
-                    cells[-1] += f" (peer {p0 / p1:4.2f}x)"
+                extra = ([f"peer {p0 / p1:4.2f}x"] if p0 and p1 else []) + ([f"stream {f0 / f1:4.2f}x"] if f0 and f1 else [])
+                if extra:
+                    cells[-1] += f" ({', '.join(extra)})"
             lines.append(f"    {c['case'].ljust(w)}  " + "  ".join(cells))
     return "\n".join(lines)
 
@@ -893,7 +921,7 @@ def plot(runs, path):
     fig, axes = plt.subplots(len(runs), 1, figsize=(14, 4.5 * len(runs)), squeeze=False)
     for ax, run in zip(axes[:, 0], runs):
         cases = [c for c in run["cases"] if "median" in c["impls"].get("torch", {})]
-        keys = [k for k in IMPL_KEYS + ["copy", COPY_T] if k != "torch"
+        keys = [k for k in IMPL_KEYS + list(FLOORS) if k != "torch"
                 and any("median" in c["impls"].get(k, {}) for c in cases)]
         width = 0.8 / max(len(keys), 1)
         for j, k in enumerate(keys):
@@ -903,7 +931,7 @@ def plot(runs, path):
                 if m:
                     xs.append(i + (j - (len(keys) - 1) / 2) * width)
                     ys.append(c["impls"]["torch"]["median"] / m)
-            floor = k in ("copy", COPY_T)
+            floor = k in FLOORS
             ax.bar(xs, ys, width, label=k, hatch="//" if floor else None, alpha=0.5 if floor else 1.0)
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_yscale("log")

@@ -58,6 +58,7 @@ cdef extern from "fastsoftmax.h":
     int fs_run(int op, int dtype, const char *x, char *y, const uint8_t *where, int ndim, const int64_t *shape,
                const int64_t *x_strides, const int64_t *y_strides, const int64_t *where_strides, int axis,
                int num_threads) nogil
+    int fs_stream_copy(const char *src, char *dst, int64_t nbytes, int num_threads) nogil
     int FS_UNSUPPORTED_TYPES
     int fs_run_typed(int op, int xtype, int ytype, const char *x, char *y, const uint8_t *where, int ndim,
                      const int64_t *shape, const int64_t *x_strides, const int64_t *y_strides,
@@ -458,6 +459,33 @@ def convert(cnp.ndarray x, cnp.ndarray y):
     if fs_convert(_type_code(x), _type_code(y), <const char *>cnp.PyArray_DATA(x), <char *>cnp.PyArray_DATA(y),
                   cnp.PyArray_SIZE(x)) != 0:
         raise TypeError(f"convert: no conversion from {x.dtype} to {y.dtype}")
+
+
+def stream_copy(cnp.ndarray src, cnp.ndarray dst, int num_threads):
+    """dst[...] = src, each byte read once and written once with non-temporal
+    stores, on up to num_threads threads (returns how many ran): the memory
+    floor of `python -m fastsoftmax bench`. Contiguous arrays of one size in
+    bytes, not overlapping."""
+    if (not cnp.PyArray_IS_C_CONTIGUOUS(src) or not cnp.PyArray_IS_C_CONTIGUOUS(dst)
+            or cnp.PyArray_NBYTES(src) != cnp.PyArray_NBYTES(dst)):
+        raise ValueError("stream_copy takes two contiguous arrays of one size in bytes")
+    if not cnp.PyArray_ISWRITEABLE(dst):
+        raise ValueError("stream_copy: the destination is read-only")
+    cdef char *slo
+    cdef char *shi
+    cdef char *dlo
+    cdef char *dhi
+    _extent(src, &slo, &shi)
+    _extent(dst, &dlo, &dhi)
+    if slo < dhi and dlo < shi:
+        raise ValueError("stream_copy: the arrays overlap")
+    cdef const char *sp = <const char *>cnp.PyArray_DATA(src)
+    cdef char *dp = <char *>cnp.PyArray_DATA(dst)
+    cdef int64_t nbytes = cnp.PyArray_NBYTES(src)
+    cdef int used
+    with nogil:
+        used = fs_stream_copy(sp, dp, nbytes, num_threads)
+    return used
 
 
 def tier_names():

@@ -27,6 +27,12 @@ int fs_convert(int from, int to, const char *x, char *y, int64_t n);
 /* y = exp(x) for contiguous x <= 0 with the current tier's exp (for tests). */
 void fs_exp_nonpos(int dtype, const char *x, char *y, int64_t n);
 
+/* The benchmarks' memory floor (stream_copy.cpp): copy `bytes` from src to dst
+ * (not overlapping), each read once and written once with non-temporal
+ * stores, on up to num_threads threads. Returns the threads used. Call
+ * without the GIL. */
+int fs_stream_copy(const char *src, char *dst, int64_t bytes, int num_threads);
+
 /* Reduce x over `axis`. x and y share `shape` (for logsumexp y is the
  * keepdims result: its stride along axis is ignored). Strides are in bytes and
  * multiples of the item size. `where` (or null) is a mask of x's shape, one
