@@ -350,12 +350,16 @@ def _jax(case, x, threads):
     return call, lambda r: to_user(np.asarray(r))
 
 
+def _floor_source(case, x):
+    """The floors' source: as many of x's elements as the op moves bytes / 2, contiguous."""
+    base, _, _ = contiguous_form(x, case.axis)
+    return base.reshape(-1)[:case.bytes_moved // (2 * case.itemsize)]
+
+
 def _copy_floor(case, x, threads=1):
     """np.copyto of the bytes the op moves; with threads > 1, the copy is cut into
     `threads` page-aligned chunks copied concurrently (np.copyto releases the GIL)."""
-    base, _, _ = contiguous_form(x, case.axis)
-    n = case.bytes_moved // (2 * case.itemsize)
-    src = base.reshape(-1)[:n]
+    src = _floor_source(case, x)
     dst = np.empty_like(src)
     if threads <= 1:
         return functools.partial(np.copyto, dst, src), None
@@ -365,9 +369,7 @@ def _copy_floor(case, x, threads=1):
 def _stream_floor(case, x, threads):
     """_core.stream_copy of the bytes the op moves, on `threads` threads."""
     from fastsoftmax import _core
-    base, _, _ = contiguous_form(x, case.axis)
-    n = case.bytes_moved // (2 * case.itemsize)
-    src = base.reshape(-1)[:n]
+    src = _floor_source(case, x)
     return functools.partial(_core.stream_copy, src, np.empty_like(src), threads)
 
 
@@ -826,7 +828,7 @@ def format_table(run, meta):
             cells.append(cell)
         cells += [f"{s['fs_out_gbs']:.1f}" if s["fs_out_gbs"] else "-", s["best_peer"] or "-",
                   _ratio(s["fs_out_over_peer"]), _ratio(s["fs_over_peer"]), _ratio(s["fs_out_over_copy"]),
-                  _ratio(s.get("fs_out_over_stream"))]
+                  _ratio(s["fs_out_over_stream"])]
         rows.append(cells)
     head = ["case", "bytes"] + cols + ["GB/s", "best peer", "out=/peer", "fs/peer", "out=/copy", "out=/stream"]
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
