@@ -4,9 +4,10 @@
   a tail, so every tail of every tier's vector width and of the short-row
   kernel is hit), as many short rows and as one row; strided rows (gather).
 * Column plan: axis=0 of (n, k) for k = 1 ... 70 (vector tails across the
-  columns), k around the column tile width, n around the 16-row blocks; tall
-  columns that take the two-sweep column path; at 1 and 2 threads (2 threads
-  cut narrower tiles when there are few).
+  columns), k around the column tile width; tall columns that take the
+  two-sweep column path, n around its 128-row blocks, narrow tiles and tiles
+  of whole rows (their own loop); at 1 and 2 threads (2 threads cut narrower
+  tiles when there are few).
 * Long rows crossing the two-sweep threshold (src/driver.cpp LONG_BYTES, as
   _core.LONG_SLICE_BYTES: 1 MiB, float32 rows > 262144), contiguous and
   strided (gathered blocks), one and several rows.
@@ -64,27 +65,32 @@ def test_column_widths(isa, op, dtype, rng):
             check(op, call(op, x, 0), x, 0)
 
 
+COL_SHORT_BYTES = 256 * 1024  # src/driver.cpp: a short column tile's bytes
+COL_BLOCK_ROWS = 128  # src/driver.cpp: rows per block of a tall column tile
+
+
 def column_tile(n, dtype):
     """Columns per tile, as src/driver.cpp cuts them (at one thread): a short
-    column tile (n * 64 * itemsize <= 512 KiB) fills 512 KiB in whole cache
-    lines, a tall one is 16 KiB wide. Only used to aim at tile tails."""
+    column tile (n * 64 * itemsize <= COL_SHORT_BYTES) fills COL_SHORT_BYTES
+    in whole cache lines, a tall one is 16 KiB wide. Only used to aim at tile
+    tails."""
     isz = np.dtype(dtype).itemsize
     widest = 16 * 1024 // isz
-    if n * 64 * isz > 512 * 1024:
+    if n * 64 * isz > COL_SHORT_BYTES:
         return widest
-    return min(widest, (512 * 1024) // (n * isz) // (64 // isz) * (64 // isz))
+    return min(widest, COL_SHORT_BYTES // (n * isz) // (64 // isz) * (64 // isz))
 
 
 def tall_rows(dtype):
     """The fewest rows that take the two-sweep (tall) column path."""
-    return (512 * 1024) // (64 * np.dtype(dtype).itemsize) + 1
+    return COL_SHORT_BYTES // (64 * np.dtype(dtype).itemsize) + 1
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("op", OPS)
 def test_column_tiles(isa, op, dtype, rng, threads):
-    """Widths around the column tile, row counts around the 16-row blocks; at 1 and
-    2 threads (with few tiles, 2 threads cut narrower ones)."""
+    """Widths around the column tile, short tiles of a few rows up to the
+    tallest; at 1 and 2 threads (with few tiles, 2 threads cut narrower ones)."""
     for n in (15, 16, 17, 33, 1000, tall_rows(dtype) - 1):  # the last: the tallest short tile
         t = column_tile(n, dtype)
         for k in (t - 1, t + 1, 2 * t + 7):
@@ -109,6 +115,33 @@ def test_tall_column_tiles(isa, op, dtype, rng, threads):
     x = np.full((tall + 5, 40), -5.0, dtype)
     x[-1, ::2] = 3.0
     x[tall // 2, 1::2] = 2.0
+    check(op, threads(lambda: call(op, x, 0)), x, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", OPS)
+def test_tall_column_blocks(isa, op, dtype, rng, threads):
+    """Tall tiles around their row blocks, and tiles of whole rows of 8 KiB or
+    more (src/kernels.hpp col_sum_rows: their own loop, four rows a step)."""
+    b = COL_BLOCK_ROWS
+    tall = tall_rows(dtype)
+    k_row = 8192 // np.dtype(dtype).itemsize  # the narrowest whole-row tile
+    first = -(-tall // b) * b  # the first multiple of the block at or above tall
+    for n in (first - 1, first, first + 1, first + b + 2, first + 3):
+        for k in (7, k_row, k_row + 16 // np.dtype(dtype).itemsize):
+            kind = ("normal", "ties")[(n + k) % 2]
+            x = random_values(rng, (n, k), dtype, kind)
+            check(op, threads(lambda: call(op, x, 0)), x, 0)
+    # whole rows: a column's max in the last block, one in a middle block,
+    # a column of -inf and one with a NaN (the exp test's slow branch)
+    n = first + b + 2
+    x = random_values(rng, (n, k_row), dtype)
+    x[-1, 0::3] = 40.0
+    x[n // 2, 1::3] = 30.0
+    x[:, 5] = -np.inf
+    x[n - 7, 9] = np.nan
+    x[3, 11] = np.inf
     check(op, threads(lambda: call(op, x, 0)), x, 0)
 
 
