@@ -1168,8 +1168,7 @@ template <class K> struct Kernels {
      * on n. e(r, c, k, mv, cnt) returns row r's exp values at lanes [c, c+k)
      * (and may add to cnt). nx (or null): the next block, see col_sum_rows.
      * pe (or null): x is unmasked (ColExp), so whole groups of four vectors
-     * take col_excl4 (with count) or col_exp4 (col_sum_rows: for tiles of
-     * whole rows only). */
+     * take col_excl4 (with count) or col_exp4. */
     template <bool MK, class F>
     static inline void col_sum(int64_t n, int64_t px, int64_t w, const T *m, double *sum, double *count, F e,
                                const ColNext<T> *nx, int64_t pk, const ColExp *pe = nullptr) {
@@ -1255,21 +1254,25 @@ template <class K> struct Kernels {
             nmax[v] = K::set1(neg_inf());
         }
         int64_t r = 0;
-        if (!MK && pe && !pe->y && w % W == 0 && !prefetch_rows(px, w))
-            /* Whole rows, unmasked: four rows' terms behind one exp test
+        if (!MK && pe && !pe->y && w % W == 0) {
+            /* Unmasked whole vectors: four rows' terms behind one exp test
              * (col_exp4, col_excl4: the same bits as e()), and nx's rows
-             * COL_AHEAD ahead fetched into L2. The hardware prefetchers alone
-             * left DRAM idle while the exps ran, and fetching into L1 was too
-             * far ahead. Zen 4, one thread, (4096, 4096) float32 axis=0, with
-             * blocks of 128 rows (driver.cpp): medians softmax 11.7 -> 8.8 ms,
-             * log_softmax 13.1 -> 11.6 ms, logsumexp 8.1 -> 6.5 ms. */
+             * COL_AHEAD ahead fetched into L2 (tiles of whole rows: within
+             * nx; narrower ones: up to `ahead`). The hardware prefetchers
+             * alone left DRAM idle while the exps ran, and fetching into L1
+             * was too far ahead. Zen 4, one thread, float32 axis=0 softmax,
+             * medians, with blocks of 128 rows (driver.cpp): (4096, 4096)
+             * 11.7 -> 8.8 ms (log_softmax 13.1 -> 11.6, logsumexp 8.1 -> 6.5);
+             * tiles narrower than their rows, (2048, 16384) 21.4 -> 18.2 ms,
+             * (8192, 1024) 7.4 -> 6.6 ms. */
+            const int64_t pf_end = ahead ? ahead : nn;
             for (; r + 4 <= n; r += 4) {
                 const int64_t rn = nn - r < 4 ? nn - r : 4;
                 for (int64_t v = 0; v < nv; ++v) {
                     const int64_t c = v * W;
                     if (rn > 0) {
                         for (int64_t j = 0; j < 4; ++j)
-                            if (r + COL_AHEAD + j < nn) __builtin_prefetch(nxx + (r + COL_AHEAD + j) * px + c, 0, 2);
+                            if (r + COL_AHEAD + j < pf_end) __builtin_prefetch(nxx + (r + COL_AHEAD + j) * px + c, 0, 2);
                         const T *xr = nxx + r * px + c;
                         V a = nmax[v];
                         for (int64_t j = 0; j < rn; ++j) a = K::max(a, K::load(xr + j * px));
@@ -1282,6 +1285,7 @@ template <class K> struct Kernels {
                         col_exp4(pe->x + r * px + c, px, nullptr, 0, mv, acc[v]);
                 }
             }
+        }
         for (; r < n; r += 4) {  /* nn <= n */
             const int64_t rn = nn - r < 4 ? nn - r : 4;  /* rows of nx in this step (<= 0: none) */
             const int64_t pf = ahead - r - COL_AHEAD < 4 ? ahead - r - COL_AHEAD : 4;  /* rows to prefetch */

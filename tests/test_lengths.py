@@ -122,17 +122,22 @@ def test_tall_column_tiles(isa, op, dtype, rng, threads):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("op", OPS)
 def test_tall_column_blocks(isa, op, dtype, rng, threads):
-    """Tall tiles around their row blocks, and tiles of whole rows of 8 KiB or
-    more (src/kernels.hpp col_sum_rows: their own loop, four rows a step)."""
+    """Tall tiles around their row blocks, in whole vectors (src/kernels.hpp
+    col_sum_rows: their own loop, four rows a step) or not: tiles of whole
+    rows of 8 KiB or more, tiles narrower than their rows (two tiles of a
+    row of 16 KiB and a line; at 2 threads every tile), and a vector tail."""
     b = COL_BLOCK_ROWS
+    isz = np.dtype(dtype).itemsize
     tall = tall_rows(dtype)
-    k_row = 8192 // np.dtype(dtype).itemsize  # the narrowest whole-row tile
+    k_row = 8192 // isz  # the narrowest whole-row tile
     first = -(-tall // b) * b  # the first multiple of the block at or above tall
     for n in (first - 1, first, first + 1, first + b + 2, first + 3):
-        for k in (7, k_row, k_row + 16 // np.dtype(dtype).itemsize):
+        for k in (7, k_row, k_row + 16 // isz):
             kind = ("normal", "ties")[(n + k) % 2]
             x = random_values(rng, (n, k), dtype, kind)
             check(op, threads(lambda: call(op, x, 0)), x, 0)
+    x = random_values(rng, (first + 3, (16384 + 64) // isz), dtype)
+    check(op, threads(lambda: call(op, x, 0)), x, 0)
     # whole rows: a column's max in the last block, one in a middle block,
     # a column of -inf and one with a NaN (the exp test's slow branch)
     n = first + b + 2
