@@ -1450,14 +1450,13 @@ template <class K> struct Kernels {
             const V mo = ld(M + c, k, T(0)), b = ld(bm + c, k, T(0));
             const V d = K::sub(mo, b);
             const V t = K::sub(zero, K::max(d, K::sub(zero, d)));
-            /* d's rounding error (2Sum), put back as the terms' is (term()):
-             * |M - m| reaches tens, where one rounding is several ULP of the
-             * factor; a tall float32 column whose max stood 30 above the rest
-             * had its log_softmax at the max 17 ULP off. t = -|d|: err's sign
-             * follows (d == 0 is exact: err 0). */
-            const V bb = K::sub(d, mo);
-            const V err = K::add(K::sub(mo, K::sub(d, bb)), K::sub(K::sub(zero, b), bb));
-            const V e = K::template exp_term<true>(t, K::select(K::eq_mask(t, d), err, K::sub(zero, err)), none);  /* exp(-|M - m|) * 2^sum_scale */
+            /* exp(-|M - m|) * 2^sum_scale as a term(): t = smaller - larger
+             * with its rounding error put back. |M - m| reaches tens, where
+             * one rounding is several ULP of the factor: a tall float32
+             * column whose max stood 30 above the rest had its log_softmax at
+             * the max 17 ULP off. t == d: M is the smaller (d == 0 is exact). */
+            const typename K::M lo_m = K::eq_mask(t, d);
+            const V e = term<true>(K::select(lo_m, mo, b), t, K::sub(zero, K::select(lo_m, b, mo)), none);
             double f[W];
             K::to_double(e, f);
             for (int64_t i = 0; i < k; ++i) {
