@@ -153,7 +153,7 @@ def test_tall_column_blocks(isa, op, dtype, rng, threads):
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("op", OPS)
-def test_long_rows(isa, op, dtype, rng):
+def test_long_rows(isa, op, dtype, rng, threads):
     """Rows just below and above the two-sweep threshold, one and several of them."""
     long = LONG[dtype]
     for n in (long, long + 1, long + 4096 + 3):
@@ -164,6 +164,19 @@ def test_long_rows(isa, op, dtype, rng):
     x = random_values(rng, (5, 2 * long + 5), dtype, "ties")
     x[:, -3] = 10
     check(op, call(op, x), x)
+    # block maxes whose difference from the row's max rounds in float64 (its
+    # error goes into the blocks' scaling): the max alone in the last block,
+    # or the sum dominated by blocks just below it
+    x = np.full((4, long + 1), 0.1, dtype)
+    x[0, -1] = 600.3
+    x[1] = 1.2345678901
+    x[1, -1] = 45.3
+    x[2, :-1] = 600.2
+    x[2, -1] = 600.3
+    x[3] = -0.3
+    x[3, 0] = 300.7
+    check(op, threads(lambda: call(op, x)), x)
+    check(op, threads(lambda: call(op, x[0])), x[0])  # one row: split across threads
 
 
 @pytest.mark.slow
