@@ -202,6 +202,66 @@ def test_columns_into_an_out_contiguous_along_the_axis(isa, op, dtype, rng, thre
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_columns_into_an_out_contiguous_nowhere(isa, op, dtype, rng, threads):
+    """x read in columns, y with unit stride in neither direction (a strided
+    view, or F-ordered for a middle axis of a C-ordered x): the tiles go through
+    a buffer (driver.cpp, ColumnTile ybuf) with the bits of the same columns
+    written straight into a like-ordered out. Such an out= once sent x to the
+    row plan, which adds in another order: out='s layout changed the bits.
+    Nothing outside the view is written."""
+    tall = 512 * 1024 // 64 // max(np.dtype(dtype).itemsize, 4) + 3  # past COL_SHORT_BYTES: blocked sweeps
+    for shape, axis, kind in [((300, 77), 0, "step"), ((tall, 45), 0, "step"), ((1030, 37), 0, "step"),
+                              ((5, 301, 33), 1, "F"), ((2, tall, 33), 1, "F"), ((tall, 3, 17), 0, "step")]:
+        x = (rng.standard_normal(shape) * 4).astype(dtype)
+        x.reshape(-1)[::97] = -np.inf
+        for where in (None, rng.random(shape) < 0.9):
+            kw = {} if where is None else {"where": where}
+            like_x = call(op, x, axis, **kw)
+
+            def into():
+                if kind == "F":
+                    base = np.full(shape, np.nan, dtype, order="F")
+                    out = base
+                else:
+                    base = np.full(tuple(2 * s for s in shape), np.nan, dtype)
+                    out = base[tuple(slice(None, None, 2) for _ in shape)]
+                # unit stride neither where x has it (the last dim) nor along the axis
+                assert out.strides[-1] != out.itemsize and out.strides[axis] != out.itemsize
+                r = call(op, x, axis, out=out, **kw)
+                assert r is out
+                if kind == "step":
+                    outside = np.ones(base.shape, bool)
+                    outside[tuple(slice(None, None, 2) for _ in shape)] = False
+                    assert np.isnan(base[outside]).all()
+                return out.copy()
+            got = threads(into)
+            assert same_bits(got, like_x), (shape, axis, where is None)
+            if where is None and dtype != np.float16:
+                check(op, got, x, axis)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", OPS)
+def test_reversed_arrays(isa, op, dtype, rng, threads):
+    """x with negative strides in every dim, into out=None, a reversed out and
+    an F-ordered one: the bits of x's C-ordered copy. A reversed slice is read
+    in its own order (reading it in memory order, as once done where out ran
+    backwards too, summed it the other way round), and an outer dim that runs
+    backwards in x is flipped for the column plan (no slice's order changes)."""
+    for shape in [(1030, 37), (37, 1030), (2, 1100, 33), (3, 5000)]:
+        v = (rng.standard_normal(shape) * 4).astype(dtype)
+        x = v[tuple(slice(None, None, -1) for _ in shape)]
+        for axis in range(len(shape)):
+            expected = call(op, np.ascontiguousarray(x), axis)
+            assert same_bits(threads(lambda: call(op, x, axis)), expected), (shape, axis)
+            if op == "logsumexp":
+                continue
+            for out in (np.empty(shape, dtype)[tuple(slice(None, None, -1) for _ in shape)], np.empty(shape, dtype, order="F")):
+                assert same_bits(threads(lambda: call(op, x, axis, out=out).copy()), expected), (shape, axis, out.strides)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
 def test_rows_into_an_out_contiguous_across_them(isa, op, dtype, rng, threads):
     """x in rows, y contiguous across the rows (a C-ordered x into an F-ordered
     out=): runs of rows are computed into a buffer and written out one position
