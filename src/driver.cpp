@@ -1103,7 +1103,7 @@ int run_columns(Plan<T, XS, YS> &p, const XS *x, const uint8_t *wm, YS *y, const
     typedef ColumnTile<T, XS, YS> Tile;
     const int64_t line = 64 / (int64_t)sizeof(T);
     /* Widest tile: all of a short column tile in cache, or TW for tall ones;
-     * buffered output (converted, or p.ytrans at pitch w + YPAD) within its buffer. */
+     * buffered output (converted, p.ybuf, or p.ytrans at pitch w + YPAD) within its buffer. */
     int64_t tile = Tile::short_columns(p.n)
                        ? (COL_SHORT_BYTES / (int64_t)sizeof(T) / p.n - (p.ytrans ? (int64_t)Tile::YPAD : 0)) / line * line
                    : !Tile::buffered(p) ? Tile::TW : CVT_TALL_TILE;
@@ -1178,7 +1178,9 @@ int run(int op, const KernelTable<T> *k, const HalfConvert *hc, const char *xb, 
     const XS *x = (const XS *)xb;
     YS *y = (YS *)yb;
 
-    /* Outer dims: drop length-1 ones; flip those where both x and y run backwards. */
+    /* Outer dims: drop length-1 ones; flip those where x runs backwards (an
+     * outer dim runs either way: no slice's order changes), so that a unit
+     * stride across the slices is +1 for the column plan whatever y does. */
     Outer o;
     o.nd = 0;
     o.count = 1;
@@ -1187,7 +1189,7 @@ int run(int op, const KernelTable<T> *k, const HalfConvert *hc, const char *xb, 
         if (shape[d] == 0) return 0;
         if (shape[d] == 1) continue;
         int64_t xs = xst[d] / xsz, ys = yst[d] / ysz, ws = w ? wst[d] : 0;
-        if (xs < 0 && ys < 0) {
+        if (xs < 0) {
             x += (shape[d] - 1) * xs;
             y += (shape[d] - 1) * ys;
             w += (shape[d] - 1) * ws;
@@ -1231,16 +1233,7 @@ int run(int op, const KernelTable<T> *k, const HalfConvert *hc, const char *xb, 
      * to the row plan, which adds in another order). */
     if (p.xsn != 1) {
         for (int d = o.nd - 1; d >= 0; --d) {
-            if (o.xs[d] == 1 || o.xs[d] == -1) {
-                if (o.xs[d] == -1) {  /* an outer dim runs either way: no slice's order changes */
-                    const int64_t last = o.shape[d] - 1;
-                    x -= last;
-                    y += last * o.ys[d];
-                    if (p.masked) w += last * o.ws[d];
-                    o.xs[d] = 1;
-                    o.ys[d] = -o.ys[d];
-                    o.ws[d] = -o.ws[d];
-                }
+            if (o.xs[d] == 1) {
                 const int64_t ni = o.shape[d], ys_inner = o.ys[d], wsi = o.ws[d];
                 if (!lse && o.ys[d] != 1) {
                     (p.ysn == 1 ? p.ytrans : p.ybuf) = true;
